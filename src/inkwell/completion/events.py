@@ -1,0 +1,37 @@
+"""The typed events the pipeline yields. SSE and blocking responses are two renderings of them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from inkwell.completion.usage import Usage
+from inkwell.errors import InkwellError
+
+
+@dataclass(slots=True)
+class MessageChunk:
+    """Text deltas from one upstream read; each becomes one ``message`` event."""
+
+    texts: list[str]
+
+
+@dataclass(slots=True)
+class MessageReplace:
+    answer: str
+    reason: str
+
+
+@dataclass(slots=True)
+class MessageEnd:
+    usage: Usage
+    retriever_resources: list[dict[str, Any]] = field(default_factory=list)
+    files: list[dict[str, Any]] | None = None
+
+
+@dataclass(slots=True)
+class ErrorEvent:
+    error: InkwellError
+
+
+Event = MessageChunk | MessageReplace | MessageEnd | ErrorEvent

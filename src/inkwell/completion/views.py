@@ -1,0 +1,103 @@
+"""``/v1/completion-messages`` and its stop endpoint: validate, hand off to the pipeline, render."""
+
+from __future__ import annotations
+
+from contextlib import aclosing
+from typing import Any
+
+from fastapi import APIRouter, Request
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.responses import Response
+
+from inkwell.apps.config import AppConfig
+from inkwell.apps.service import LoadedApp
+from inkwell.auth.deps import AppDep, RuntimeDep
+from inkwell.completion.protocol import CompletionRequest, StopRequest
+from inkwell.completion.sse import blocking_body, sse_stream
+from inkwell.errors import AppUnavailable, InvalidParam
+from inkwell.http import JSONResponse, read_json_object
+from inkwell.openapi import body_of, error_responses, json_response, sse_response
+
+router = APIRouter(prefix="/v1", tags=["completion"])
+
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+def _ping() -> ServerSentEvent:
+    return ServerSentEvent(event="ping", sep="\n")
+
+
+def completion_config(loaded: LoadedApp) -> AppConfig:
+    if loaded.app.mode != "completion" or loaded.config is None:
+        raise AppUnavailable()
+    return loaded.config
+
+
+def reject_files(config: dict[str, Any], files: list[Any] | None) -> None:
+    """Files are never dropped silently: an app without file upload refuses them."""
+    if not files:
+        return
+    file_upload = config.get("file_upload") or {}
+    enabled = isinstance(file_upload, dict) and (
+        file_upload.get("enabled") or (file_upload.get("image") or {}).get("enabled")
+    )
+    if not enabled:
+        raise InvalidParam("File upload is not enabled for this app.")
+    raise InvalidParam("Files in completion requests are not supported by this server yet.")
+
+
+@router.post(
+    "/completion-messages",
+    summary="Create a completion message",
+    description="Blocking: one JSON body. Streaming: server-sent events (`message`..., `message_end`).",
+    openapi_extra=body_of("CompletionRequest"),
+    responses={
+        200: {
+            "description": "Blocking JSON or an event stream, by `response_mode`.",
+            "content": {**json_response("CompletionResponse"), **sse_response()},
+        },
+        **error_responses(400, 401, 403, 404, 413, 415, 429),
+    },
+)
+async def create_completion_message(request: Request, loaded: AppDep, runtime: RuntimeDep) -> Response:
+    body = CompletionRequest.parse(await read_json_object(request))
+    config = completion_config(loaded)
+    reject_files(loaded.app.app_model_config, body.files)
+    gen = runtime.pipeline.prepare(
+        app_id=loaded.app.id,
+        end_user_id="",
+        invoke_from="service-api",
+        config=config,
+        inputs=body.inputs,
+        query=body.query,
+    )
+    gen.end_user_id = await runtime.end_users.get_or_create(loaded.app.id, body.user)
+    events = runtime.pipeline.run(gen)
+    if body.response_mode == "streaming":
+        return EventSourceResponse(
+            sse_stream(gen, events),
+            headers=SSE_HEADERS,
+            ping=runtime.settings.ping_interval,
+            sep="\n",
+            ping_message_factory=_ping,
+        )
+    async with aclosing(events):
+        return JSONResponse(await blocking_body(gen, events))
+
+
+@router.post(
+    "/completion-messages/{task_id}/stop",
+    summary="Stop a streaming generation",
+    description="Always answers success: unknown, foreign and finished tasks are not revealed.",
+    openapi_extra=body_of("StopRequest"),
+    responses={200: {"content": json_response("ResultResponse")}, **error_responses(400, 401, 403)},
+)
+async def stop_completion_message(task_id: str, request: Request, loaded: AppDep, runtime: RuntimeDep) -> Response:
+    data = await read_json_object(request)
+    user = data.get("user")
+    if not isinstance(user, str) or not user:
+        raise InvalidParam("Arg user must be provided.")
+    StopRequest(user=user)
+    end_user_id = await runtime.end_users.get_or_create(loaded.app.id, user)
+    await runtime.tasks.stop(task_id, app_id=loaded.app.id, end_user_id=end_user_id)
+    return JSONResponse({"result": "success"})

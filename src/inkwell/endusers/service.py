@@ -1,0 +1,56 @@
+"""End users: get-or-create per (app, user string), race-free through the unique constraint."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import col
+
+from inkwell.db import Database, new_id, utcnow
+from inkwell.endusers.models import EndUser
+
+_CACHE_SIZE = 50_000
+
+
+class EndUserService:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._ids: OrderedDict[tuple[str, str, str], str] = OrderedDict()
+
+    async def get_or_create(self, app_id: str, session_id: str, *, type: str = "service-api") -> str:
+        """Return the end user's id, creating the row on first use.
+
+        Concurrent first requests race on ``INSERT ... ON CONFLICT DO NOTHING``: one inserts, all then
+        read the same row; nobody fails and nothing is duplicated.
+        """
+        key = (app_id, session_id, type)
+        cached = self._ids.get(key)
+        if cached is not None:
+            self._ids.move_to_end(key)
+            return cached
+        values = {
+            "id": new_id(),
+            "app_id": app_id,
+            "session_id": session_id,
+            "type": type,
+            "is_anonymous": False,
+            "created_at": utcnow(),
+        }
+        table = EndUser.__table__  # type: ignore[attr-defined]
+        insert = sqlite_insert(table) if self.db.is_sqlite else pg_insert(table)
+        async with self.db.session() as session:
+            await session.execute(insert.values(**values).on_conflict_do_nothing())
+            await session.commit()
+            user_id = (
+                await session.execute(
+                    select(col(EndUser.id)).where(col(EndUser.app_id) == app_id, col(EndUser.session_id) == session_id)
+                )
+            ).scalar_one()
+        user_id = str(user_id)
+        self._ids[key] = user_id
+        if len(self._ids) > _CACHE_SIZE:
+            self._ids.popitem(last=False)
+        return user_id

@@ -1,0 +1,59 @@
+"""The ASGI application: ``create_app()`` wires settings, runtime, routes and middleware."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from inkwell import openapi
+from inkwell.apps.views import router as app_router
+from inkwell.completion.views import router as completion_router
+from inkwell.http import RequestContextMiddleware, install_error_handlers
+from inkwell.ops.views import router as ops_router
+from inkwell.runtime import Runtime
+from inkwell.settings import Settings, get_settings
+
+__version__ = "0.1.0"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = Runtime(settings)
+        app.state.runtime = runtime
+        try:
+            yield
+        finally:
+            await runtime.aclose()
+
+    app = FastAPI(
+        title="Inkwell",
+        version=__version__,
+        description='A Dify-compatible server for Completion Apps. Errors are always `{"code", "message", "status"}`.',
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    install_error_handlers(app)
+    app.include_router(completion_router)
+    app.include_router(app_router)
+    app.include_router(ops_router)
+    app.add_middleware(
+        RequestContextMiddleware,
+        max_body=settings.max_request_bytes,
+        max_large_body=settings.upload_image_file_size_limit * 1024 * 1024 + 64 * 1024,
+        large_path_suffixes=("/files/upload", "/audio-to-text"),
+    )
+    openapi.install(app)
+    return app
+
+
+def app_factory() -> FastAPI:
+    """Entry point for ``uvicorn --factory inkwell.main:app_factory``."""
+    return create_app()

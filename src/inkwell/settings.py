@@ -1,0 +1,91 @@
+"""Settings: every knob is an ``INKWELL_*`` environment variable with a safe embedded default.
+
+The embedded default is one process on a laptop: SQLite under ``./var/``, no Redis (in-process task
+registry), the built-in echo model. ``INKWELL_DATABASE_URL`` and ``INKWELL_REDIS_URL`` switch to
+PostgreSQL (asyncpg) and Redis for a fleet.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRET = "inkwell-development-secret-change-me"
+
+
+def normalize_database_url(url: str) -> str:
+    """Accept the URL forms operators write and pick the async driver for them."""
+    for prefix in ("postgres://", "postgresql://", "postgresql+psycopg2://", "postgresql+psycopg://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    if url.startswith("sqlite://") and not url.startswith("sqlite+aiosqlite://"):
+        return "sqlite+aiosqlite://" + url[len("sqlite://") :]
+    return url
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="INKWELL_", extra="ignore", env_file=None)
+
+    env: Literal["development", "test", "production"] = "development"
+    database_url: str = "sqlite+aiosqlite:///./var/inkwell.db"
+    redis_url: str | None = None
+    secret_key: str = PLACEHOLDER_SECRET
+
+    # streaming
+    ping_interval: float = Field(default=10.0, gt=0)
+
+    # built-in echo model
+    builtin_ttft_ms: float = Field(default=0.0, ge=0)
+    builtin_token_delay_ms: float = Field(default=0.0, ge=0)
+
+    # providers
+    openai_base_url: str | None = None
+    openai_api_key: str | None = None
+    providers_file: Path | None = None
+    upstream_connect_timeout: float = Field(default=10.0, gt=0)
+    upstream_read_timeout: float = Field(default=300.0, gt=0)
+    upstream_max_connections: int = Field(default=1000, gt=0)
+
+    # task life (SPEC §7)
+    continue_on_disconnect: bool = False
+    app_max_execution_time: float = Field(default=1200.0, gt=0)
+    shutdown_grace_seconds: float = Field(default=30.0, ge=0)
+
+    # limits
+    max_request_bytes: int = Field(default=1024 * 1024, gt=0)
+    upload_image_file_size_limit: int = Field(default=10, gt=0)
+    ssrf_allow_loopback: bool = False
+    api_key_cache_seconds: float = Field(default=10.0, ge=0)
+
+    log_level: str = "INFO"
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalize_db(cls, value: str) -> str:
+        return normalize_database_url(value)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _empty_redis_is_none(cls, value: str | None) -> str | None:
+        return value or None
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_defaults(self) -> Settings:
+        if self.env == "production" and (self.secret_key == PLACEHOLDER_SECRET or len(self.secret_key) < 32):
+            raise ValueError(
+                "INKWELL_SECRET_KEY must be set to a random value of at least 32 characters when INKWELL_ENV=production"
+            )
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
