@@ -11,12 +11,32 @@ from fastapi import FastAPI
 from inkwell import openapi
 from inkwell.apps.views import router as app_router
 from inkwell.completion.views import router as completion_router
-from inkwell.http import RequestContextMiddleware, install_error_handlers
+from inkwell.http import RequestContextMiddleware, install_error_handlers, request_id_var
 from inkwell.ops.views import router as ops_router
 from inkwell.runtime import Runtime
 from inkwell.settings import Settings, get_settings
 
 __version__ = "0.1.0"
+
+
+class _RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id_var.get()
+        return True
+
+
+def configure_logging(level: str) -> None:
+    """Log lines carry the request id that is also returned in ``X-Request-Id``."""
+    root = logging.getLogger()
+    if any(isinstance(f, _RequestIdFilter) for h in root.handlers for f in h.filters):
+        return
+    handler = logging.StreamHandler()
+    handler.addFilter(_RequestIdFilter())
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)s %(name)s [request_id=%(request_id)s] %(message)s")
+    )
+    root.addHandler(handler)
+    root.setLevel(level.upper())
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
