@@ -67,7 +67,10 @@ def validation_message(exc: Any) -> str:
     if not errors:
         return "Invalid request."
     first = errors[0]
-    loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
+    loc = [str(p) for p in first.get("loc", ())]
+    # FastAPI prefixes the location ("body", "query", ...); a model's own field may be named "query"
+    if isinstance(exc, RequestValidationError) and loc and loc[0] in ("body", "query", "path", "header", "cookie"):
+        loc = loc[1:]
     field = ".".join(loc) or "body"
     return f"{field}: {first.get('msg', 'invalid value')}"
 

@@ -88,7 +88,13 @@ def build_schema(app: FastAPI) -> dict[str, Any]:
         description=app.description,
         routes=app.routes,
     )
+    # FastAPI documents a 422 for parameter validation; Inkwell answers those as 400 `invalid_param`.
+    for path_item in schema.get("paths", {}).values():
+        for operation in path_item.values():
+            operation.get("responses", {}).pop("422", None)
     components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components.pop("HTTPValidationError", None)
+    components.pop("ValidationError", None)
     for model in _component_models():
         model_schema = model.model_json_schema(ref_template=_REF)
         for name, definition in model_schema.pop("$defs", {}).items():

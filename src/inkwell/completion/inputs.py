@@ -7,6 +7,7 @@ counts as missing; non-scalar values for scalar fields are a 400, never a 500; N
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from inkwell.apps.config import FormItem
@@ -32,9 +33,12 @@ def _number(item: FormItem, value: Any) -> int | float:
         return value
     text = value.strip()
     try:
-        return float(text) if "." in text or "e" in text.lower() else int(text)
+        number = float(text) if "." in text or "e" in text.lower() else int(text)
     except ValueError:
         raise InvalidParam(f"{item.variable} in input form must be a valid number") from None
+    if isinstance(number, float) and not math.isfinite(number):  # "1e999": not JSON, not storable
+        raise InvalidParam(f"{item.variable} in input form must be a valid number")
+    return number
 
 
 def _checkbox(item: FormItem, value: Any) -> bool:
@@ -81,6 +85,8 @@ def validate_inputs(form: list[FormItem], inputs: dict[str, Any], query: str) ->
     for item in form:
         name = item.variable
         value = inputs.get(name)
+        if isinstance(value, str):
+            value = strip_nul(value)  # before the required check: "\x00" alone is an empty value
         if name == "query" and _is_missing(value) and query:
             value = query
         if _is_missing(value) and not isinstance(value, bool):

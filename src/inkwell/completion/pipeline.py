@@ -174,8 +174,10 @@ class CompletionPipeline:
             if handle.stop_requested and status == "normal":
                 status = "stopped"
             usage = self._usage(gen, answer, counts, first_token, cut_short=status != "normal")
-            await shielded(self._save(gen, answer, usage, status, failure))
+            # set before the await: the shielded write is started at once and finishes even if we are
+            # cancelled while it runs (client gone), so the finally must not write the row a second time
             finalized = True
+            await shielded(self._save(gen, answer, usage, status, failure))
             yield ErrorEvent(failure) if failure is not None else MessageEnd(usage=usage)
         finally:
             timer.cancel()

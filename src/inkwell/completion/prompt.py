@@ -84,7 +84,8 @@ def build_prompt(config: AppConfig, inputs: Mapping[str, Any], query: str, conte
             messages = [
                 PromptMessage(role=m.role, content=render(m.text, variables)) for m in config.chat_prompt_messages
             ]
-            if not messages or messages[-1].role != "user":
+            # the query goes in as its own user message unless the template already placed it
+            if query and not any("{{#query#}}" in m.text for m in config.chat_prompt_messages):
                 messages.append(PromptMessage(role="user", content=query))
             return Prompt(messages=messages)
         text = render(config.completion_prompt_text, variables)

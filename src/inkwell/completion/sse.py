@@ -8,6 +8,7 @@ read leave in one write.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 import orjson
@@ -85,8 +86,9 @@ async def sse_stream(
     gen: Generation, events: AsyncGenerator[Event, None], *, full: bool = True
 ) -> AsyncIterator[bytes]:
     encoder = FrameEncoder(gen, full=full)
-    async for event in events:
-        yield encoder.encode(event)
+    async with aclosing(events):  # a failed or cancelled send closes the pipeline here, not in GC
+        async for event in events:
+            yield encoder.encode(event)
 
 
 async def blocking_body(gen: Generation, events: AsyncGenerator[Event, None], *, full: bool = True) -> dict[str, Any]:

@@ -11,8 +11,10 @@ from sqlmodel import col
 
 from inkwell.db import Database, new_id, utcnow
 from inkwell.endusers.models import EndUser
+from inkwell.errors import InvalidParam
 
 _CACHE_SIZE = 50_000
+MAX_SESSION_ID_LENGTH = 255  # end_users.session_id is VARCHAR(255)
 
 
 class EndUserService:
@@ -26,6 +28,10 @@ class EndUserService:
         Concurrent first requests race on ``INSERT ... ON CONFLICT DO NOTHING``: one inserts, all then
         read the same row; nobody fails and nothing is duplicated.
         """
+        if len(session_id) > MAX_SESSION_ID_LENGTH:
+            raise InvalidParam(f"Arg user must be at most {MAX_SESSION_ID_LENGTH} characters.")
+        if "\x00" in session_id:  # PostgreSQL text cannot hold NUL
+            raise InvalidParam("Arg user must not contain NUL characters.")
         key = (app_id, session_id, type)
         cached = self._ids.get(key)
         if cached is not None:

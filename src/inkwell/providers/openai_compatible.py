@@ -133,6 +133,10 @@ class OpenAICompatibleProvider:
                 if resp.status_code >= 400:
                     body = await resp.aread()
                     raise map_status_error(self.name, request.model, resp.status_code, body)
+                if resp.headers.get("content-type", "").startswith("application/json"):
+                    # a server that ignores ``stream: true`` answers with one JSON completion
+                    yield self._parse_whole(await resp.aread(), chat)
+                    return
                 buffer = b""
                 async for raw in resp.aiter_raw():
                     buffer += raw
@@ -141,25 +145,60 @@ class OpenAICompatibleProvider:
                     if b"\r\n" in buffer:
                         buffer = buffer.replace(b"\r\n", b"\n")
                     *events, buffer = buffer.split(b"\n\n")
-                    chunk, done = self._parse_events(events, chat)
+                    chunk, done, failure = self._parse_events(events, chat)
                     if chunk.texts or chunk.usage is not None:
                         yield chunk
+                    if failure is not None:
+                        raise failure
                     if done:
                         return
                 if buffer.strip():
-                    chunk, _ = self._parse_events([buffer], chat)
+                    chunk, _, failure = self._parse_events([buffer], chat)
                     if chunk.texts or chunk.usage is not None:
                         yield chunk
+                    if failure is not None:
+                        raise failure
         except ProviderError:
             raise
         except httpx.TimeoutException as exc:
-            raise CompletionRequestError(f"[{self.name}] upstream timed out: {type(exc).__name__}") from exc
+            # httpx-aiohttp maps every aiohttp connection error (refused, server disconnected) to
+            # ConnectTimeout: only a real timeout underneath is reported as one
+            if exc.__cause__ is None or isinstance(exc.__cause__, TimeoutError):
+                raise CompletionRequestError(f"[{self.name}] upstream timed out: {type(exc).__name__}") from exc
+            raise CompletionRequestError(
+                f"[{self.name}] upstream connection failed: {type(exc.__cause__).__name__}: {exc}"
+            ) from exc
         except httpx.HTTPError as exc:
             raise CompletionRequestError(
                 f"[{self.name}] upstream connection failed: {type(exc).__name__}: {exc}"
             ) from exc
 
-    def _parse_events(self, events: list[bytes], chat: bool) -> tuple[LLMChunk, bool]:
+    def _parse_whole(self, body: bytes, chat: bool) -> LLMChunk:
+        try:
+            obj = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            raise CompletionRequestError(f"[{self.name}] upstream sent a malformed response") from None
+        if not isinstance(obj, dict) or not isinstance(obj.get("choices"), list):
+            message, _ = _upstream_message(body)
+            raise CompletionRequestError(f"[{self.name}] upstream sent no completion: {message}")
+        texts: list[str] = []
+        for choice in obj["choices"]:
+            if not isinstance(choice, dict):
+                continue
+            text = (choice.get("message") or {}).get("content") if chat else choice.get("text")
+            if isinstance(text, str) and text:
+                texts.append(text)
+        reported = obj.get("usage")
+        usage = (
+            TokenCounts(int(reported.get("prompt_tokens") or 0), int(reported.get("completion_tokens") or 0))
+            if isinstance(reported, dict)
+            else None
+        )
+        return LLMChunk(texts=texts, usage=usage)
+
+    def _parse_events(self, events: list[bytes], chat: bool) -> tuple[LLMChunk, bool, ProviderError | None]:
+        """Texts and usage of ``events``, whether ``[DONE]`` came, and the failure that ended them (the
+        texts before a bad event are still returned, whatever the network read boundaries were)."""
         texts: list[str] = []
         usage: TokenCounts | None = None
         done = False
@@ -174,14 +213,16 @@ class OpenAICompatibleProvider:
                 try:
                     obj = orjson.loads(data)
                 except orjson.JSONDecodeError:
-                    raise CompletionRequestError(
+                    failure = CompletionRequestError(
                         f"[{self.name}] upstream sent a malformed chunk: {data[:200].decode('utf-8', 'replace')}"
-                    ) from None
+                    )
+                    return LLMChunk(texts=texts, usage=usage), done, failure
                 if not isinstance(obj, dict):
-                    raise CompletionRequestError(f"[{self.name}] upstream sent a malformed chunk")
+                    failure = CompletionRequestError(f"[{self.name}] upstream sent a malformed chunk")
+                    return LLMChunk(texts=texts, usage=usage), done, failure
                 if "error" in obj:
                     message, _ = _upstream_message(data)
-                    raise CompletionRequestError(f"[{self.name}] {message}")
+                    return LLMChunk(texts=texts, usage=usage), done, CompletionRequestError(f"[{self.name}] {message}")
                 for choice in obj.get("choices") or ():
                     if chat:
                         delta = choice.get("delta") or {}
@@ -195,7 +236,7 @@ class OpenAICompatibleProvider:
                     usage = TokenCounts(
                         int(reported.get("prompt_tokens") or 0), int(reported.get("completion_tokens") or 0)
                     )
-        return LLMChunk(texts=texts, usage=usage), done
+        return LLMChunk(texts=texts, usage=usage), done, None
 
     def count_tokens(self, request: LLMRequest, answer: str) -> TokenCounts:
         return TokenCounts(
