@@ -194,7 +194,8 @@ def serve(settings: Settings, *, host: str, port: int, workers: int) -> int:
         port=port,
         workers=workers,
         log_level=settings.log_level.lower(),
-        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) or None,
+        # streams get the grace period, then are stopped with their last frames: a little more here
+        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 3,
         proxy_headers=True,
     )
     return 0

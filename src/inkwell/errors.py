@@ -11,6 +11,8 @@
     ├── AppUnavailable                400 app_unavailable
     ├── NotCompletionApp              400 not_completion_app
     ├── TooManyRequests               429 too_many_requests (+ Retry-After)
+    ├── RateLimitExceeded             429 rate_limit_error (+ Retry-After)
+    ├── ServiceUnavailable            503 service_unavailable
     ├── InternalServerError           500 internal_server_error
     └── ProviderError                 an upstream model failure
         ├── ProviderNotInitialize     400 provider_not_initialize
@@ -107,6 +109,18 @@ class TooManyRequests(InkwellError):
     status = 429
     code = "too_many_requests"
     default_message = "Too many requests. Please try again later."
+
+
+class RateLimitExceeded(InkwellError):
+    status = 429
+    code = "rate_limit_error"
+    default_message = "Rate limit exceeded. Please try again later."
+
+
+class ServiceUnavailable(InkwellError):
+    status = 503
+    code = "service_unavailable"
+    default_message = "The service is temporarily unavailable. Please try again later."
 
 
 class InternalServerError(InkwellError):

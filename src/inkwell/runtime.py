@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 from inkwell.apps.service import AppCache
+from inkwell.completion.delivery import stop_at_end_of_grace
 from inkwell.completion.pipeline import CompletionPipeline, drain_background
 from inkwell.completion.service import MessageStore
 from inkwell.db import Database
 from inkwell.endusers.service import EndUserService
 from inkwell.providers.registry import ProviderRegistry
 from inkwell.settings import Settings
-from inkwell.tasks.registry import TaskRegistry
+from inkwell.tasks.service import TaskService
 
 
 class Runtime:
@@ -19,7 +23,12 @@ class Runtime:
         self.apps = AppCache(self.db, settings.secret_key, settings.api_key_cache_seconds)
         self.end_users = EndUserService(self.db)
         self.providers = ProviderRegistry(settings)
-        self.tasks = TaskRegistry()
+        self.tasks = TaskService(
+            redis_url=settings.redis_url,
+            redis_timeout=settings.redis_timeout,
+            lease_seconds=settings.slot_lease_seconds,
+            poll_interval=settings.stop_poll_interval,
+        )
         self.store = MessageStore(self.db)
         self.pipeline = CompletionPipeline(
             providers=self.providers,
@@ -28,7 +37,22 @@ class Runtime:
             max_execution_time=settings.app_max_execution_time,
         )
 
+    def start(self) -> None:
+        """Background work of this process: task maintenance (Redis) and the shutdown watcher."""
+        self.tasks.start()
+        self._shutdown_watcher = asyncio.get_running_loop().create_task(
+            stop_at_end_of_grace(self.tasks, self.settings.shutdown_grace_seconds)
+        )
+
     async def aclose(self) -> None:
+        watcher = getattr(self, "_shutdown_watcher", None)
+        if watcher is not None:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+        # anything still running now is stopped the normal way before the process goes
+        self.tasks.stop_all()
         await drain_background(self.settings.shutdown_grace_seconds)
+        await self.tasks.aclose()
         await self.providers.aclose()
         await self.db.dispose()

@@ -50,6 +50,15 @@ class Settings(BaseSettings):
     upstream_read_timeout: float = Field(default=300.0, gt=0)
     upstream_max_connections: int = Field(default=1000, gt=0)
 
+    # shared state (SPEC §7, §10): Redis round trips fail fast, so an outage is a quick 503, not a hang
+    redis_timeout: float = Field(default=0.5, gt=0)
+    stop_poll_interval: float = Field(default=1.0, gt=0)
+    slot_lease_seconds: float = Field(default=30.0, gt=0)
+
+    # per-app limits; an app's own value (>0) wins; 0 = unlimited
+    app_max_active_requests: int = Field(default=0, ge=0)
+    app_rate_limit_per_minute: int = Field(default=0, ge=0)
+
     # task life (SPEC §7)
     continue_on_disconnect: bool = False
     app_max_execution_time: float = Field(default=1200.0, gt=0)

@@ -297,14 +297,18 @@ async def test_disconnect_while_the_row_is_being_saved_writes_it_once(
     async with open_stream(client, app, {"query": MEDIUM_PROMPT}) as reader:
         first = await reader.next_event()
         assert first is not None and first["event"] == "message"
-        message_id = first["message_id"]
+        message_id, task_id = first["message_id"], first["task_id"]
         async with messages_write_lock(running):
             for _ in range(tokens - 1):
                 event = await reader.next_event()
                 assert event is not None and event["event"] == "message", event
             # the last token is out: the server is now blocked writing the row; leave
             await reader.response.aclose()
-            await wait_until(lambda: len(runtime.tasks) == 0, "the server saw the disconnect")
+            # the stream's task ends at the disconnect; the task stays registered (and keeps its
+            # concurrency slot) until its row is written
+            handle = runtime.tasks.registry.get(task_id)
+            assert handle is not None and handle.task is not None
+            await wait_until(handle.task.done, "the server saw the disconnect")
             assert await load_message(running, message_id) is None, "the lock was taken too late"
         row = await wait_for_message(running, message_id)
         await wait_until(lambda: not pipeline._background, "shielded writes finished")
@@ -351,8 +355,8 @@ async def test_stop_while_waiting_for_the_first_token(client: httpx.AsyncClient,
     app = await seed(running, dsl(f"ttft-{uuid.uuid4().hex[:6]}"))
     async with open_stream(client, app, {"query": "never reached"}, user="bob") as reader:
         assert await reader.next_frame() == PING  # the response is open and the task is waiting
-        (task_id,) = list(runtime.tasks._tasks)  # not sent to the client before the first token
-        assert runtime.tasks.get(task_id).in_upstream
+        (task_id,) = runtime.tasks.registry.ids()  # not sent to the client before the first token
+        assert runtime.tasks.registry.get(task_id).in_upstream
         resp = await stop_task(client, app, task_id, "bob")
         assert resp.json() == {"result": "success"}
         async with asyncio.timeout(10):  # bounded: without a working stop this waits for 60 s
@@ -366,7 +370,7 @@ async def test_stop_while_waiting_for_the_first_token(client: httpx.AsyncClient,
     row = await wait_for_message(running, end["message_id"])
     assert row.status == "stopped"
     assert row.answer == ""
-    assert len(runtime.tasks) == 0
+    assert len(runtime.tasks.registry) == 0
 
 
 async def test_foreign_stop_answers_success_but_does_not_stop(

@@ -27,6 +27,7 @@ class App(SQLModel, table=True):
     enable_api: bool = Field(default=True)
     enable_site: bool = Field(default=True)
     max_active_requests: int = Field(default=0)
+    rate_limit_per_minute: int = Field(default=0)
     app_model_config: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)

@@ -27,7 +27,8 @@ from inkwell.db import new_id, utcnow
 from inkwell.errors import InkwellError, InternalServerError
 from inkwell.providers.base import LLMChunk, LLMRequest, ModelInfo, Provider, TokenCounts
 from inkwell.providers.registry import ProviderRegistry
-from inkwell.tasks.registry import TaskHandle, TaskRegistry
+from inkwell.tasks.registry import TaskHandle
+from inkwell.tasks.service import TaskService
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,16 @@ class Generation:
     message_id: str = field(default_factory=new_id)
     created: Any = field(default_factory=utcnow)
     started: float = field(default_factory=time.perf_counter)
+    handle: TaskHandle = field(init=False)
+    # set once ``run`` has begun: from then on it finalizes the row and releases the task itself
+    running: bool = False
+
+    def __post_init__(self) -> None:
+        self.handle = TaskHandle(task_id=self.task_id, app_id=self.app_id, end_user_id=self.end_user_id)
+
+    def set_end_user(self, end_user_id: str) -> None:
+        self.end_user_id = end_user_id
+        self.handle.end_user_id = end_user_id
 
     @property
     def created_at(self) -> int:
@@ -86,7 +97,7 @@ class CompletionPipeline:
         *,
         providers: ProviderRegistry,
         store: MessageStore,
-        tasks: TaskRegistry,
+        tasks: TaskService,
         max_execution_time: float,
     ) -> None:
         self.providers = providers
@@ -130,9 +141,9 @@ class CompletionPipeline:
         )
 
     async def run(self, gen: Generation) -> AsyncGenerator[Event, None]:
-        handle = TaskHandle(task_id=gen.task_id, app_id=gen.app_id, end_user_id=gen.end_user_id)
+        gen.running = True
+        handle = gen.handle
         handle.task = asyncio.current_task()
-        self.tasks.register(handle)
         timer = asyncio.get_running_loop().call_later(self.max_execution_time, handle.request_stop)
         answer: list[str] = []
         counts: TokenCounts | None = None
@@ -177,14 +188,30 @@ class CompletionPipeline:
             # set before the await: the shielded write is started at once and finishes even if we are
             # cancelled while it runs (client gone), so the finally must not write the row a second time
             finalized = True
-            await shielded(self._save(gen, answer, usage, status, failure))
+            await shielded(self._finish(gen, answer, usage, status, failure))
             yield ErrorEvent(failure) if failure is not None else MessageEnd(usage=usage)
         finally:
             timer.cancel()
-            self.tasks.unregister(gen.task_id)
             if not finalized:
                 usage = self._usage(gen, answer, counts, first_token, cut_short=True)
-                await shielded(self._save(gen, answer, usage, "stopped", None))
+                await shielded(self._finish(gen, answer, usage, "stopped", None))
+
+    async def abandon(self, gen: Generation) -> None:
+        """For a generation admitted but never run (its client left before the first read): release the
+        task and record the message, so neither a slot nor a row is lost."""
+        if gen.running:
+            return
+        gen.running = True
+        usage = self._usage(gen, [], None, None, cut_short=True)
+        await shielded(self._finish(gen, [], usage, "stopped", None))
+
+    async def _finish(
+        self, gen: Generation, answer: list[str], usage: Usage, status: str, failure: InkwellError | None
+    ) -> None:
+        try:
+            await self._save(gen, answer, usage, status, failure)
+        finally:
+            await self.tasks.release(gen.handle)
 
     def _usage(
         self,

@@ -7,11 +7,13 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.background import BackgroundTask
 from starlette.responses import Response
 
 from inkwell.apps.config import AppConfig
 from inkwell.apps.service import LoadedApp
 from inkwell.auth.deps import AppDep, RuntimeDep
+from inkwell.completion.delivery import ClientDisconnected, cancel_on_disconnect, detach
 from inkwell.completion.protocol import CompletionRequest, StopRequest
 from inkwell.completion.sse import blocking_body, sse_stream
 from inkwell.errors import AppUnavailable, InvalidParam
@@ -56,7 +58,7 @@ def reject_files(config: dict[str, Any], files: list[Any] | None) -> None:
             "description": "Blocking JSON or an event stream, by `response_mode`.",
             "content": {**json_response("CompletionResponse"), **sse_response()},
         },
-        **error_responses(400, 401, 403, 404, 413, 415, 429),
+        **error_responses(400, 401, 403, 404, 413, 415, 429, 503),
     },
 )
 async def create_completion_message(request: Request, loaded: AppDep, runtime: RuntimeDep) -> Response:
@@ -71,18 +73,35 @@ async def create_completion_message(request: Request, loaded: AppDep, runtime: R
         inputs=body.inputs,
         query=body.query,
     )
-    gen.end_user_id = await runtime.end_users.get_or_create(loaded.app.id, body.user)
+    gen.set_end_user(await runtime.end_users.get_or_create(loaded.app.id, body.user))
+    settings = runtime.settings
+    await runtime.tasks.admit(
+        gen.handle,
+        max_active=loaded.app.max_active_requests or settings.app_max_active_requests,
+        rate_per_minute=loaded.app.rate_limit_per_minute or settings.app_rate_limit_per_minute,
+    )
     events = runtime.pipeline.run(gen)
+    if settings.continue_on_disconnect:
+        events = detach(events)
     if body.response_mode == "streaming":
         return EventSourceResponse(
             sse_stream(gen, events),
             headers=SSE_HEADERS,
-            ping=runtime.settings.ping_interval,
+            ping=settings.ping_interval,
             sep="\n",
             ping_message_factory=_ping,
+            shutdown_grace_period=settings.shutdown_grace_seconds,
+            background=BackgroundTask(runtime.pipeline.abandon, gen),
         )
-    async with aclosing(events):
-        return JSONResponse(await blocking_body(gen, events))
+    try:
+        async with aclosing(events):
+            if settings.continue_on_disconnect:
+                return JSONResponse(await blocking_body(gen, events))
+            return JSONResponse(await cancel_on_disconnect(request.receive, blocking_body(gen, events)))
+    except ClientDisconnected:
+        return Response(status_code=499)  # nobody reads it; the row was saved as stopped
+    finally:
+        await runtime.pipeline.abandon(gen)
 
 
 @router.post(

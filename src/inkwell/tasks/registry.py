@@ -1,12 +1,9 @@
-"""Running tasks, so a stop request can reach the generation it names.
-
-In-process: a dict of task id -> running generation. Each entry knows its app and end user, so a
-stop from anyone else does nothing.
-"""
+"""The tasks running in this process, so a stop can reach the generation it names."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 
@@ -20,6 +17,8 @@ class TaskHandle:
     # True while the generation awaits the model: only then is cancelling it the way to stop it;
     # otherwise it sees ``stop_requested`` before its next read.
     in_upstream: bool = False
+    holds_slot: bool = False
+    released: bool = False
 
     def request_stop(self) -> None:
         if self.stop_requested:
@@ -42,10 +41,11 @@ class TaskRegistry:
     def get(self, task_id: str) -> TaskHandle | None:
         return self._tasks.get(task_id)
 
-    async def stop(self, task_id: str, *, app_id: str, end_user_id: str) -> None:
-        handle = self._tasks.get(task_id)
-        if handle is not None and handle.app_id == app_id and handle.end_user_id == end_user_id:
-            handle.request_stop()
+    def ids(self) -> list[str]:
+        return list(self._tasks)
+
+    def handles(self) -> Iterator[TaskHandle]:
+        return iter(list(self._tasks.values()))
 
     def __len__(self) -> int:
         return len(self._tasks)
