@@ -3,6 +3,7 @@
 inkwell db upgrade
 inkwell apps import PATH        last stdout line: the new app id
 inkwell apps list
+inkwell apps limits APP_ID [--max-active N] [--rate-per-minute N]   (0 = the server default)
 inkwell keys create APP_ID      last stdout line: the new API key (shown once)
 inkwell keys revoke KEY_PREFIX_OR_ID
 inkwell serve --host HOST --port PORT [--workers N]
@@ -17,6 +18,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from inkwell.settings import Settings, get_settings
 
@@ -72,6 +74,17 @@ async def _list_apps(settings: Settings) -> list[tuple[str, str, str]]:
         await db.dispose()
 
 
+async def _set_limits(settings: Settings, app_id: str, max_active: int | None, rate: int | None) -> Any:
+    from inkwell.apps.service import set_limits
+    from inkwell.db import Database
+
+    db = Database(settings.database_url)
+    try:
+        return await set_limits(db, app_id, max_active_requests=max_active, rate_limit_per_minute=rate)
+    finally:
+        await db.dispose()
+
+
 async def _create_key(settings: Settings, app_id: str) -> str:
     from inkwell.apps.service import create_key
     from inkwell.db import Database
@@ -105,6 +118,10 @@ def _parser() -> argparse.ArgumentParser:
     imp = apps.add_parser("import", help="import a Dify DSL YAML completion app; prints its id last")
     imp.add_argument("path", type=Path)
     apps.add_parser("list", help="list apps")
+    limits = apps.add_parser("limits", help="set an app's concurrency and rate limits (0 = server default)")
+    limits.add_argument("app_id")
+    limits.add_argument("--max-active", type=int, help="concurrent generations")
+    limits.add_argument("--rate-per-minute", type=int, help="requests per minute")
 
     keys = sub.add_parser("keys", help="API keys").add_subparsers(dest="action", required=True)
     create = keys.add_parser("create", help="create an API key for an app; prints the key last")
@@ -146,6 +163,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return _fail(f"cannot import {args.path}: {exc}")
             print(f"imported app from {args.path}")
             print(app_id)
+            return 0
+        if args.action == "limits":
+            if any(v is not None and v < 0 for v in (args.max_active, args.rate_per_minute)):
+                return _fail("limits must be >= 0")
+            try:
+                app = asyncio.run(_set_limits(settings, args.app_id, args.max_active, args.rate_per_minute))
+            except LookupError as exc:
+                return _fail(str(exc))
+            print(
+                f"{app.id}: max_active_requests={app.max_active_requests} "
+                f"rate_limit_per_minute={app.rate_limit_per_minute}"
+            )
             return 0
         for app_id, mode, name in asyncio.run(_list_apps(settings)):
             print(f"{app_id}\t{mode}\t{name}")

@@ -53,6 +53,7 @@ class Runtime:
         # anything still running now is stopped the normal way before the process goes
         self.tasks.stop_all()
         await drain_background(self.settings.shutdown_grace_seconds)
+        await self.store.aclose()
         await self.tasks.aclose()
         await self.providers.aclose()
         await self.db.dispose()

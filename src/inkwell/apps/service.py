@@ -56,6 +56,12 @@ def parse_dsl(text: str) -> dict[str, Any]:
     except ValueError as exc:
         raise DSLError(f"model_config is invalid: {exc}") from None
     tags = app.get("tags") or []
+    limits = {}
+    for key in ("max_active_requests", "rate_limit_per_minute"):  # Inkwell extensions of ``app``
+        value = app.get(key, 0) or 0
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise DSLError(f"app.{key} must be a whole number >= 0 (0 = the server default)")
+        limits[key] = value
     return {
         "name": str(app["name"]),
         "description": str(app.get("description") or ""),
@@ -66,6 +72,7 @@ def parse_dsl(text: str) -> dict[str, Any]:
         "author_name": app.get("author_name"),
         "tags": [str(t) for t in tags] if isinstance(tags, list) else [],
         "app_model_config": model_config,
+        **limits,
     }
 
 
@@ -76,6 +83,22 @@ async def import_app(db: Database, text: str) -> App:
         session.add(app)
         await session.commit()
     return app
+
+
+async def set_limits(
+    db: Database, app_id: str, *, max_active_requests: int | None, rate_limit_per_minute: int | None
+) -> App:
+    async with db.session() as session:
+        app = await session.get(App, app_id)
+        if app is None:
+            raise LookupError(f"no app with id {app_id}")
+        if max_active_requests is not None:
+            app.max_active_requests = max_active_requests
+        if rate_limit_per_minute is not None:
+            app.rate_limit_per_minute = rate_limit_per_minute
+        app.updated_at = utcnow()
+        await session.commit()
+        return app
 
 
 async def list_apps(db: Database) -> list[App]:

@@ -1,7 +1,17 @@
-"""Persistence of generations: one row per message, written whole when the generation ends."""
+"""Persistence of generations: one row per message, written whole when the generation ends.
+
+Rows are written by one writer task per process with group commit: every row waiting when the writer
+is free goes into the same transaction (one ``executemany``, one commit). A caller's ``save`` returns
+once its row is committed, so ``message_end`` still means "stored". Under load this turns N commits into
+one; alone, a row is written at once. A batch that fails is retried row by row, so one bad row cannot
+sink the others.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from typing import Any
 
 from sqlalchemy import insert
@@ -10,11 +20,59 @@ from inkwell.completion.models import Message
 from inkwell.completion.usage import Usage, fixed
 from inkwell.db import Database, utcnow
 
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 256
+
 
 class MessageStore:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._table = Message.__table__  # type: ignore[attr-defined]
+        self._queue: asyncio.Queue[tuple[dict[str, Any], asyncio.Future[None]]] = asyncio.Queue()
+        self._writer: asyncio.Task[None] | None = None
+
+    async def _write(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < MAX_BATCH and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                await self._commit(batch)
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+
+    async def _commit(self, batch: list[tuple[dict[str, Any], asyncio.Future[None]]]) -> None:
+        try:
+            await self._insert([row for row, _ in batch])
+        except Exception as exc:
+            if len(batch) == 1:
+                _settle(batch[0][1], exc)
+                return
+            log.warning("a batch of %d messages failed (%r); writing them one by one", len(batch), exc)
+            for row, future in batch:
+                try:
+                    await self._insert([row])
+                except Exception as row_exc:
+                    _settle(future, row_exc)
+                else:
+                    _settle(future, None)
+            return
+        for _, future in batch:
+            _settle(future, None)
+
+    async def _insert(self, rows: list[dict[str, Any]]) -> None:
+        async with self.db.engine.begin() as conn:
+            await conn.execute(insert(self._table), rows)
+
+    async def aclose(self) -> None:
+        if self._writer is not None:
+            await self._queue.join()  # whatever is still queued is written before we stop
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
+            self._writer = None
 
     async def save(
         self,
@@ -66,6 +124,17 @@ class MessageStore:
             "created_at": created_at,
             "updated_at": utcnow(),
         }
-        async with self.db.session() as session:
-            await session.execute(insert(self._table).values(**row))
-            await session.commit()
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.get_running_loop().create_task(self._write())
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((row, future))
+        await future
+
+
+def _settle(future: asyncio.Future[None], exc: BaseException | None) -> None:
+    if future.done():
+        return
+    if exc is None:
+        future.set_result(None)
+    else:
+        future.set_exception(exc)

@@ -7,6 +7,7 @@ from sqlalchemy import text
 from starlette.responses import Response
 
 from inkwell.auth.deps import RuntimeDep
+from inkwell.completion.delivery import shutting_down
 from inkwell.http import JSONResponse
 from inkwell.openapi import error_responses
 
@@ -31,7 +32,16 @@ async def readyz(runtime: RuntimeDep) -> Response:
         checks["database"] = "ok"
     except Exception as exc:
         checks["database"] = f"error: {type(exc).__name__}"
-    checks["redis"] = "disabled"
+    if runtime.settings.redis_url:
+        try:
+            await runtime.tasks.ping()
+            checks["redis"] = "ok"
+        except Exception as exc:
+            checks["redis"] = f"error: {type(exc).__name__}"
+    else:
+        checks["redis"] = "disabled"
+    if shutting_down():
+        checks["server"] = "error: shutting down"
     failed = [name for name, state in checks.items() if state.startswith("error")]
     if failed:
         return JSONResponse(
