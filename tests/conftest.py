@@ -207,3 +207,117 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
 async def echo_app(server: RunningServer) -> SeededApp:
     """A fresh app on the default server: ``{{query}}`` echoed by the built-in model."""
     return await seed(server, dsl(f"echo-{uuid.uuid4().hex[:6]}"))
+
+
+# --------------------------------------------------------------------------------------------------
+# Redis and server processes (several workers sharing PostgreSQL and Redis)
+
+REDIS_URL = os.environ.get("INKWELL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The shared Redis; required (an unreachable Redis fails the run)."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        pytest.fail(f"Redis is required for the test suite ({REDIS_URL}): {exc}")
+    finally:
+        client.close()
+    return REDIS_URL
+
+
+@dataclass
+class ServerProcess:
+    """``inkwell serve`` in a process of its own (a real worker: own interpreter, own event loop)."""
+
+    url: str
+    env: dict[str, str]
+    process: Any  # subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def terminate(self, timeout: float = 20) -> int:
+        import signal
+        import subprocess
+
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+        return int(self.process.returncode)
+
+
+def start_process_server(tmp_path: Path, database_url: str, **settings: Any) -> ServerProcess:
+    import subprocess
+    import sys
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INKWELL_")}
+    env.update(
+        {
+            "INKWELL_ENV": "test",
+            "INKWELL_DATABASE_URL": database_url,
+            "INKWELL_SECRET_KEY": SECRET,
+            "INKWELL_API_KEY_CACHE_SECONDS": "0",
+            "INKWELL_LOG_LEVEL": "warning",
+        }
+    )
+    env.update({f"INKWELL_{k.upper()}": str(v) for k, v in settings.items()})
+    log_path = tmp_path / f"server-{port}.log"
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "inkwell.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
+    running = ServerProcess(url=f"http://127.0.0.1:{port}", env=env, process=process, log_path=log_path)
+    deadline = time.monotonic() + 30
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"inkwell serve exited with {process.returncode}:\n{running.log()}")
+        try:
+            if httpx.get(f"{running.url}/healthz", timeout=1).status_code == 200:
+                return running
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            running.terminate()
+            raise RuntimeError(f"inkwell serve did not start:\n{running.log()}")
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def process_factory(tmp_path: Path, database_url: str) -> Iterator[Callable[..., ServerProcess]]:
+    """Start ``inkwell serve`` processes on the test database; all are stopped after the test."""
+    started: list[ServerProcess] = []
+
+    def factory(**settings: Any) -> ServerProcess:
+        running = start_process_server(tmp_path, database_url, **settings)
+        started.append(running)
+        return running
+
+    yield factory
+    for running in started:
+        running.terminate()
+
+
+async def seed_db(database_url: str, text: str, base_url: str) -> SeededApp:
+    """Like ``seed`` for servers that run in other processes: import the app straight into the database."""
+    db = Database(database_url)
+    try:
+        app = await import_app(db, text)
+        key = await create_key(db, SECRET, app.id)
+    finally:
+        await db.dispose()
+    return SeededApp(app_id=app.id, key=key, base_url=base_url)
