@@ -18,6 +18,7 @@ class TaskHandle:
     # otherwise it sees ``stop_requested`` before its next read.
     in_upstream: bool = False
     holds_slot: bool = False
+    claimed: bool = False  # its ownership key was written to the shared state
     released: bool = False
 
     def request_stop(self) -> None:

@@ -77,6 +77,7 @@ class TaskService:
                 handle.holds_slot = True
             self.registry.register(handle)
             await self.backend.claim(handle.task_id, handle.end_user_id)
+            handle.claimed = True  # (a claim that timed out half-way expires with its TTL)
         except _BACKEND_ERRORS as exc:
             await self.release(handle)
             log.warning("shared state unavailable while admitting task %s: %r", handle.task_id, exc)
@@ -95,7 +96,9 @@ class TaskService:
             if handle.holds_slot:
                 handle.holds_slot = False
                 await self.backend.release_slot(handle.app_id, handle.task_id)
-            await self.backend.forget(handle.task_id)
+            if handle.claimed:
+                handle.claimed = False
+                await self.backend.forget(handle.task_id)
         except _BACKEND_ERRORS as exc:  # the lease expires on its own
             log.warning("could not release task %s in shared state: %r", handle.task_id, exc)
 
