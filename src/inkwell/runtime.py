@@ -12,6 +12,7 @@ from inkwell.completion.service import MessageStore
 from inkwell.db import Database
 from inkwell.endusers.service import EndUserService
 from inkwell.providers.registry import ProviderRegistry
+from inkwell.providers.tokenizer import warm as warm_tokenizer
 from inkwell.settings import Settings
 from inkwell.tasks.service import TaskService
 
@@ -26,6 +27,7 @@ class Runtime:
         self.tasks = TaskService(
             redis_url=settings.redis_url,
             redis_timeout=settings.redis_timeout,
+            redis_max_connections=settings.redis_max_connections,
             lease_seconds=settings.slot_lease_seconds,
             poll_interval=settings.stop_poll_interval,
         )
@@ -40,6 +42,9 @@ class Runtime:
     def start(self) -> None:
         """Background work of this process: task maintenance (Redis) and the shutdown watcher."""
         self.tasks.start()
+        if self.providers.uses_tokenizer:
+            # the first cut-short stream would otherwise pay for loading the vocabularies (~0.5 s)
+            asyncio.get_running_loop().run_in_executor(None, warm_tokenizer)
         self._shutdown_watcher = asyncio.get_running_loop().create_task(
             stop_at_end_of_grace(self.tasks, self.settings.shutdown_grace_seconds)
         )

@@ -51,7 +51,8 @@ class Settings(BaseSettings):
     upstream_max_connections: int = Field(default=1000, gt=0)
 
     # shared state (SPEC §7, §10): Redis round trips fail fast, so an outage is a quick 503, not a hang
-    redis_timeout: float = Field(default=0.5, gt=0)
+    redis_timeout: float = Field(default=2.0, gt=0)
+    redis_max_connections: int = Field(default=256, gt=1)
     stop_poll_interval: float = Field(default=1.0, gt=0)
     slot_lease_seconds: float = Field(default=30.0, gt=0)
 

@@ -117,6 +117,11 @@ class ProviderRegistry:
             extra_headers={str(k): str(v) for k, v in headers.items()} if isinstance(headers, dict) else None,
         )
 
+    @property
+    def uses_tokenizer(self) -> bool:
+        """Whether a provider here may need tokenizer counts (upstreams that report no usage)."""
+        return any(isinstance(p, OpenAICompatibleProvider) for p in self.providers.values())
+
     def resolve(self, spec: ModelSpec) -> tuple[Provider, ModelInfo]:
         provider = self.providers.get(spec.provider_key)
         if provider is None:

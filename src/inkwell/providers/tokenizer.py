@@ -5,8 +5,6 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-import bpe_openai
-
 from inkwell.completion.prompt import Prompt
 
 # per-message overhead of the chat format (role markers), as OpenAI documents for its chat models
@@ -16,7 +14,14 @@ _PER_REPLY = 3
 
 @lru_cache(maxsize=4)
 def _encoding(name: str) -> Any:
+    import bpe_openai  # on first use: importing it loads every vocabulary (~100 MB and ~0.5 s)
+
     return bpe_openai.get_encoding(name)
+
+
+def warm() -> None:
+    _encoding("cl100k_base")
+    _encoding("o200k_base")
 
 
 def encoding_for(model: str) -> Any:

@@ -20,9 +20,10 @@ from collections import defaultdict, deque
 from collections.abc import Iterable
 from typing import Protocol
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 BELONG_KEY = "generate_task_belong:{}"
 STOPPED_KEY = "generate_task_stopped:{}"
@@ -141,17 +142,24 @@ return 1
 """
 
 
-def connect(url: str, timeout: float) -> Redis:
-    """A client that fails fast: short socket timeouts and one immediate retry (a stale connection)."""
-    client: Redis = Redis.from_url(
+def connect(url: str, timeout: float, max_connections: int = 256) -> Redis:
+    """A client that fails fast: bounded socket timeouts, and one immediate retry only for a broken
+    connection (a stale one after Redis restarted), never for a timeout.
+
+    The pool is bounded and *blocking*: a burst of requests waits briefly for a free connection
+    (up to one timeout) instead of failing on the pool's limit or opening a connection each.
+    """
+    pool = BlockingConnectionPool.from_url(
         url,
+        max_connections=max_connections,
+        timeout=timeout,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
-        retry=Retry(NoBackoff(), 1),
+        retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         decode_responses=True,
         health_check_interval=10,
     )
-    return client
+    return Redis(connection_pool=pool)
 
 
 class RedisBackend:

@@ -38,7 +38,8 @@ class TaskService:
         self,
         *,
         redis_url: str | None,
-        redis_timeout: float = 0.5,
+        redis_timeout: float = 2.0,
+        redis_max_connections: int = 256,
         lease_seconds: float = 30.0,
         poll_interval: float = 1.0,
     ) -> None:
@@ -48,7 +49,9 @@ class TaskService:
         self.redis_backend: RedisBackend | None = None
         self.backend: Backend
         if redis_url:
-            self.redis_backend = RedisBackend(connect(redis_url, redis_timeout), lease_seconds=lease_seconds)
+            self.redis_backend = RedisBackend(
+                connect(redis_url, redis_timeout, redis_max_connections), lease_seconds=lease_seconds
+            )
             self.backend = self.redis_backend
         else:
             self.backend = LocalBackend()
