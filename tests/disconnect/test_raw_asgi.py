@@ -238,7 +238,9 @@ async def test_continue_on_disconnect_client_gone_before_the_stream_opens(sqlite
         call = asyncio.ensure_future(app.app(scope, client.receive, client.send))
 
         await returns_promptly(call)
-        assert client.events == []
+        # frames already waiting may still be written before the disconnect is read (a server drops
+        # them for a gone client); the stream never ends with a message_end it cannot deliver
+        assert all(event["event"] == "message" for event in client.events)
         await released(app)  # the generation went on without its client and kept its slot until it ended
         row = await app.only_row()
         assert row.status == "normal"

@@ -6,7 +6,6 @@ from contextlib import aclosing
 from typing import Any
 
 from fastapi import APIRouter, Request
-from sse_starlette import ServerSentEvent
 from starlette.background import BackgroundTask
 from starlette.responses import Response
 
@@ -23,10 +22,6 @@ from inkwell.openapi import body_of, error_responses, json_response, sse_respons
 router = APIRouter(prefix="/v1", tags=["completion"])
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-
-
-def _ping() -> ServerSentEvent:
-    return ServerSentEvent(event="ping", sep="\n")
 
 
 def completion_config(loaded: LoadedApp) -> AppConfig:
@@ -91,10 +86,7 @@ async def create_completion_message(request: Request) -> Response:
         return EventStream(
             sse_stream(gen, events),
             headers=SSE_HEADERS,
-            ping=settings.ping_interval,
-            sep="\n",
-            ping_message_factory=_ping,
-            shutdown_grace_period=settings.shutdown_grace_seconds,
+            ping_interval=settings.ping_interval,
             background=BackgroundTask(runtime.pipeline.abandon, gen),
         )
     try:
