@@ -47,6 +47,7 @@ openapi: install
 
 bench: install
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/scaleout.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
