@@ -33,6 +33,23 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples" / "apps"
 PG_ADMIN_URL = os.environ.get("INKWELL_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 SECRET = "test-secret-key-that-is-long-enough-0123456789"
+# the reference's LLMUsage keys, in its order (SPEC §3)
+USAGE_KEYS = [
+    "prompt_tokens",
+    "prompt_unit_price",
+    "prompt_price_unit",
+    "prompt_price",
+    "completion_tokens",
+    "completion_unit_price",
+    "completion_price_unit",
+    "completion_price",
+    "total_tokens",
+    "total_price",
+    "currency",
+    "latency",
+    "time_to_first_token",
+    "time_to_generate",
+]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -256,7 +273,11 @@ class ServerProcess:
         return int(self.process.returncode)
 
 
-def start_process_server(tmp_path: Path, database_url: str, **settings: Any) -> ServerProcess:
+def start_process_server(
+    tmp_path: Path, database_url: str, *args: str, log_level: str = "warning", **settings: Any
+) -> ServerProcess:
+    """``inkwell serve`` (plus extra command-line ``args``, e.g. ``--workers 2``); ready once
+    ``/healthz`` answers."""
     import subprocess
     import sys
 
@@ -268,19 +289,14 @@ def start_process_server(tmp_path: Path, database_url: str, **settings: Any) -> 
             "INKWELL_DATABASE_URL": database_url,
             "INKWELL_SECRET_KEY": SECRET,
             "INKWELL_API_KEY_CACHE_SECONDS": "0",
-            "INKWELL_LOG_LEVEL": "warning",
+            "INKWELL_LOG_LEVEL": log_level,
         }
     )
     env.update({f"INKWELL_{k.upper()}": str(v) for k, v in settings.items()})
     log_path = tmp_path / f"server-{port}.log"
+    command = [sys.executable, "-m", "inkwell.cli", "serve", "--host", "127.0.0.1", "--port", str(port), *args]
     with log_path.open("wb") as log_file:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "inkwell.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            cwd=ROOT,
-        )
+        process = subprocess.Popen(command, env=env, stdout=log_file, stderr=subprocess.STDOUT, cwd=ROOT)
     running = ServerProcess(url=f"http://127.0.0.1:{port}", env=env, process=process, log_path=log_path)
     deadline = time.monotonic() + 30
     while True:

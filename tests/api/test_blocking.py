@@ -4,24 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.conftest import SeededApp
-
-USAGE_KEYS = [
-    "prompt_tokens",
-    "prompt_unit_price",
-    "prompt_price_unit",
-    "prompt_price",
-    "completion_tokens",
-    "completion_unit_price",
-    "completion_price_unit",
-    "completion_price",
-    "total_tokens",
-    "total_price",
-    "currency",
-    "latency",
-    "time_to_first_token",
-    "time_to_generate",
-]
+from tests.conftest import USAGE_KEYS, SeededApp
 
 
 async def test_blocking_answer_is_the_echoed_prompt(client: httpx.AsyncClient, echo_app: SeededApp) -> None:

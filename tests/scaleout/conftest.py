@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -31,7 +29,6 @@ from inkwell.completion.models import Message
 from inkwell.settings import Settings
 from inkwell.tasks.backends import BELONG_KEY, SLOTS_KEY
 from tests.conftest import (
-    ROOT,
     SECRET,
     RunningServer,
     SeededApp,
@@ -357,34 +354,5 @@ def private_redis() -> Iterator[PrivateRedis]:
 
 
 def start_serve(tmp_path: Path, database_url: str, *args: str, **settings: Any) -> ServerProcess:
-    """``inkwell serve`` with extra command-line arguments; ready once ``/healthz`` answers."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INKWELL_")}
-    env.update(
-        {
-            "INKWELL_ENV": "test",
-            "INKWELL_DATABASE_URL": database_url,
-            "INKWELL_SECRET_KEY": SECRET,
-            "INKWELL_API_KEY_CACHE_SECONDS": "0",
-            "INKWELL_LOG_LEVEL": "info",
-        }
-    )
-    env.update({f"INKWELL_{k.upper()}": str(v) for k, v in settings.items()})
-    log_path = tmp_path / f"serve-{port}.log"
-    command = [sys.executable, "-m", "inkwell.cli", "serve", "--host", "127.0.0.1", "--port", str(port), *args]
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(command, env=env, stdout=log_file, stderr=subprocess.STDOUT, cwd=ROOT)
-    running = ServerProcess(url=f"http://127.0.0.1:{port}", env=env, process=process, log_path=log_path)
-    deadline = time.monotonic() + 30
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"inkwell serve exited with {process.returncode}:\n{running.log()}")
-        try:
-            if httpx.get(f"{running.url}/healthz", timeout=1).status_code == 200:
-                return running
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            running.terminate()
-            raise RuntimeError(f"inkwell serve did not start:\n{running.log()}")
-        time.sleep(0.1)
+    """``inkwell serve`` with extra command-line arguments, logging at info (shutdown messages)."""
+    return start_process_server(tmp_path, database_url, *args, log_level="info", **settings)

@@ -26,22 +26,6 @@ from inkwell.db import Database
 from tests.conftest import RunningServer, SeededApp
 
 PING = b"event: ping\n\n"
-USAGE_KEYS = [
-    "prompt_tokens",
-    "prompt_unit_price",
-    "prompt_price_unit",
-    "prompt_price",
-    "completion_tokens",
-    "completion_unit_price",
-    "completion_price_unit",
-    "completion_price",
-    "total_tokens",
-    "total_price",
-    "currency",
-    "latency",
-    "time_to_first_token",
-    "time_to_generate",
-]
 
 
 def split_frames(data: bytes) -> tuple[list[bytes], bytes]:

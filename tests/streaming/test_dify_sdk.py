@@ -16,8 +16,8 @@ import pytest
 from dify_client import AsyncClient, Client, errors, models
 
 from inkwell.providers.builtin import echo_tokens
-from tests.conftest import RunningServer, SeededApp, dsl, seed
-from tests.streaming.conftest import USAGE_KEYS, wait_for_message
+from tests.conftest import USAGE_KEYS, RunningServer, SeededApp, dsl, seed
+from tests.streaming.conftest import wait_for_message
 
 ServerFactory = Callable[..., RunningServer]
 QUERY = "Dify SDK, meet the otter: héllo 你好"

@@ -17,10 +17,9 @@ import pytest
 
 from inkwell.completion import pipeline
 from inkwell.providers.builtin import echo_tokens
-from tests.conftest import RunningServer, SeededApp, dsl, seed
+from tests.conftest import USAGE_KEYS, RunningServer, SeededApp, dsl, seed
 from tests.streaming.conftest import (
     PING,
-    USAGE_KEYS,
     blocking,
     frame_json,
     load_message,

@@ -7,23 +7,7 @@ from decimal import Decimal
 import pytest
 
 from inkwell.completion.usage import NO_PRICING, Pricing, Usage, fixed, price
-
-USAGE_KEYS = [
-    "prompt_tokens",
-    "prompt_unit_price",
-    "prompt_price_unit",
-    "prompt_price",
-    "completion_tokens",
-    "completion_unit_price",
-    "completion_price_unit",
-    "completion_price",
-    "total_tokens",
-    "total_price",
-    "currency",
-    "latency",
-    "time_to_first_token",
-    "time_to_generate",
-]
+from tests.conftest import USAGE_KEYS
 
 
 def usage(prompt_tokens: int, completion_tokens: int, pricing: Pricing, **extra: float | None) -> Usage:
