@@ -70,3 +70,14 @@ async def test_stop_with_a_new_user_creates_no_duplicate(
     )
     assert [r.status_code for r in results] == [200] * 10
     assert len(await end_user_rows(server, user)) == 1
+
+
+async def test_a_stop_from_an_unknown_user_creates_no_end_user(
+    client: httpx.AsyncClient, server: RunningServer, echo_app: SeededApp
+) -> None:
+    user = f"stranger-{uuid.uuid4().hex}"
+    resp = await client.post(
+        f"{echo_app.base_url}/v1/completion-messages/{uuid.uuid4()}/stop", headers=echo_app.headers, json={"user": user}
+    )
+    assert resp.json() == {"result": "success"}
+    assert await end_user_rows(server, user) == []

@@ -13,7 +13,7 @@ from inkwell.apps.config import AppConfig
 from inkwell.apps.service import LoadedApp
 from inkwell.auth.deps import AppDep, RuntimeDep, get_runtime, require_app
 from inkwell.completion.delivery import ClientDisconnected, EventStream, cancel_on_disconnect, detach
-from inkwell.completion.protocol import CompletionRequest, StopRequest
+from inkwell.completion.protocol import CompletionRequest
 from inkwell.completion.sse import blocking_body, sse_stream
 from inkwell.errors import AppUnavailable, InvalidParam
 from inkwell.http import JSONResponse, read_json_object
@@ -102,17 +102,20 @@ async def create_completion_message(request: Request) -> Response:
 
 @router.post(
     "/completion-messages/{task_id}/stop",
-    summary="Stop a streaming generation",
-    description="Always answers success: unknown, foreign and finished tasks are not revealed.",
+    summary="Stop a running generation (streaming or blocking)",
+    description="Only the end user who started the task, in the same app, stops it; the answer is always "
+    "success (unknown, foreign and finished tasks are not revealed). 503 when the stop must be forwarded "
+    "to another worker and Redis is unavailable.",
     openapi_extra=body_of("StopRequest"),
-    responses={200: {"content": json_response("ResultResponse")}, **error_responses(400, 401, 403)},
+    responses={200: {"content": json_response("ResultResponse")}, **error_responses(400, 401, 403, 503)},
 )
 async def stop_completion_message(task_id: str, request: Request, loaded: AppDep, runtime: RuntimeDep) -> Response:
     data = await read_json_object(request)
     user = data.get("user")
     if not isinstance(user, str) or not user:
         raise InvalidParam("Arg user must be provided.")
-    StopRequest(user=user)
-    end_user_id = await runtime.end_users.get_or_create(loaded.app.id, user)
-    await runtime.tasks.stop(task_id, app_id=loaded.app.id, end_user_id=end_user_id)
+    # an end user never seen in this app owns no task: nothing to stop, and no row is created for it
+    end_user_id = await runtime.end_users.find(loaded.app.id, user)
+    if end_user_id is not None:
+        await runtime.tasks.stop(task_id, app_id=loaded.app.id, end_user_id=end_user_id)
     return JSONResponse({"result": "success"})

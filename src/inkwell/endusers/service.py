@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -28,10 +29,7 @@ class EndUserService:
         Concurrent first requests race on ``INSERT ... ON CONFLICT DO NOTHING``: one inserts, all then
         read the same row; nobody fails and nothing is duplicated.
         """
-        if len(session_id) > MAX_SESSION_ID_LENGTH:
-            raise InvalidParam(f"Arg user must be at most {MAX_SESSION_ID_LENGTH} characters.")
-        if "\x00" in session_id:  # PostgreSQL text cannot hold NUL
-            raise InvalidParam("Arg user must not contain NUL characters.")
+        _check(session_id)
         key = (app_id, session_id, type)
         cached = self._ids.get(key)
         if cached is not None:
@@ -50,13 +48,37 @@ class EndUserService:
         async with self.db.session() as session:
             await session.execute(insert.values(**values).on_conflict_do_nothing())
             await session.commit()
-            user_id = (
-                await session.execute(
-                    select(col(EndUser.id)).where(col(EndUser.app_id) == app_id, col(EndUser.session_id) == session_id)
-                )
-            ).scalar_one()
-        user_id = str(user_id)
+            user_id = str((await session.execute(_id_of(app_id, session_id))).scalar_one())
+        self._remember(key, user_id)
+        return user_id
+
+    async def find(self, app_id: str, session_id: str, *, type: str = "service-api") -> str | None:
+        """The end user's id if this ``user`` string was ever seen in this app; never creates one."""
+        _check(session_id)
+        key = (app_id, session_id, type)
+        cached = self._ids.get(key)
+        if cached is not None:
+            return cached
+        async with self.db.session() as session:
+            found = (await session.execute(_id_of(app_id, session_id))).scalar_one_or_none()
+        if found is None:
+            return None
+        self._remember(key, str(found))
+        return str(found)
+
+    def _remember(self, key: tuple[str, str, str], user_id: str) -> None:
         self._ids[key] = user_id
         if len(self._ids) > _CACHE_SIZE:
             self._ids.popitem(last=False)
-        return user_id
+
+
+def _check(session_id: str) -> None:
+    """A ``user`` string the end_users table can hold, or the 400 saying why not."""
+    if len(session_id) > MAX_SESSION_ID_LENGTH:
+        raise InvalidParam(f"Arg user must be at most {MAX_SESSION_ID_LENGTH} characters.")
+    if "\x00" in session_id:  # PostgreSQL text cannot hold NUL
+        raise InvalidParam("Arg user must not contain NUL characters.")
+
+
+def _id_of(app_id: str, session_id: str) -> Any:
+    return select(col(EndUser.id)).where(col(EndUser.app_id) == app_id, col(EndUser.session_id) == session_id)
