@@ -94,8 +94,12 @@ class EventStream(Response):
             try:
                 message = await asyncio.wait_for(receive(), self.ping_interval)
             except TimeoutError:
-                await send({"type": "http.response.body", "body": PING, "more_body": True})
-                continue
+                try:
+                    await send({"type": "http.response.body", "body": PING, "more_body": True})
+                except OSError:  # a server that reports a broken connection on send: the client is gone
+                    message = {"type": "http.disconnect"}
+                else:
+                    continue
             if message["type"] == "http.disconnect":
                 self.disconnected = True
                 body_task.cancel()
