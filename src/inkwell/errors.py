@@ -20,6 +20,12 @@
         ├── ModelCurrentlyNotSupport  400 model_currently_not_support
         └── CompletionRequestError    400 completion_request_error
 
+Errors that belong to one domain live beside it and extend this tree:
+``inkwell.files.sniff.UnsupportedFileType`` (415 unsupported_file_type),
+``inkwell.files.storage.FileTooLarge`` (413 file_too_large), ``...StoredFileNotFound`` (404 file_not_found),
+``inkwell.files.fetch.RemoteFetchError`` (400 invalid_param, a refused ``remote_url``),
+``inkwell.files.s3.S3ConnectionFailed`` / ``S3PermissionDenied`` / ``S3FileTooLarge`` (503).
+
 Raised before a stream opens, an error becomes a plain JSON response; raised inside a stream it
 becomes an ``error`` event with the same code, status and message.
 """

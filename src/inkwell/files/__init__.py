@@ -1,0 +1,1 @@
+"""Uploaded files: content sniffing, storage backends and safe fetching (SPEC §8)."""
