@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import tempfile
 import threading
 import time
 import uuid
@@ -33,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples" / "apps"
 PG_ADMIN_URL = os.environ.get("INKWELL_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 SECRET = "test-secret-key-that-is-long-enough-0123456789"
+STORAGE_DIR = Path(tempfile.mkdtemp(prefix="inkwell-test-files-"))
 # the reference's LLMUsage keys, in its order (SPEC §3)
 USAGE_KEYS = [
     "prompt_tokens",
@@ -142,6 +144,7 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "api_key_cache_seconds": 0.0,
         "builtin_ttft_ms": 0.0,
         "builtin_token_delay_ms": 0.0,
+        "storage_dir": STORAGE_DIR,
     }
     values.update(overrides)
     return Settings(**values)

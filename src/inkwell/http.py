@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
@@ -118,11 +119,13 @@ class RequestContextMiddleware:
         max_body: int,
         max_large_body: int | None = None,
         large_path_suffixes: tuple[str, ...] = (),
+        large_error: Callable[[], InkwellError] | None = None,
     ) -> None:
         self.app = app
         self.max_body = max_body
         self.max_large_body = max_large_body or max_body
         self.large_path_suffixes = large_path_suffixes
+        self.large_error = large_error
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -137,7 +140,14 @@ class RequestContextMiddleware:
                 break
         request_id = request_id or uuid.uuid4().hex
         token = request_id_var.set(request_id)
-        limit = self.max_large_body if scope["path"].endswith(self.large_path_suffixes) else self.max_body
+        large = scope["path"].endswith(self.large_path_suffixes)
+        limit = self.max_large_body if large else self.max_body
+
+        def too_large_error() -> InkwellError:
+            if large and self.large_error is not None:
+                return self.large_error()
+            return RequestTooLarge(f"Request body is larger than the limit of {limit} bytes.")
+
         started = False
         received = 0
         too_large = False
@@ -157,7 +167,7 @@ class RequestContextMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise RequestTooLarge(f"Request body is larger than the limit of {limit} bytes.")
+                    raise too_large_error()
             return message
 
         async def send_with_id(message: Message) -> None:
@@ -169,7 +179,7 @@ class RequestContextMiddleware:
 
         try:
             if too_large:
-                raise RequestTooLarge(f"Request body is larger than the limit of {limit} bytes.")
+                raise too_large_error()
             await self.app(scope, limited_receive, send_with_id)
         except InkwellError as exc:
             if started:

@@ -13,6 +13,8 @@ from inkwell import openapi
 from inkwell.apps.views import router as app_router
 from inkwell.completion.views import create_completion_message
 from inkwell.completion.views import router as completion_router
+from inkwell.files.storage import FileTooLarge, megabytes
+from inkwell.files.views import router as files_router
 from inkwell.http import RequestContextMiddleware, install_error_handlers, request_id_var
 from inkwell.ops.views import router as ops_router
 from inkwell.runtime import Runtime
@@ -69,12 +71,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.router.routes.append(Route("/v1/completion-messages", create_completion_message, methods=["POST"]))
     app.include_router(completion_router)
     app.include_router(app_router)
+    app.include_router(files_router)
     app.include_router(ops_router)
     app.add_middleware(
         RequestContextMiddleware,
         max_body=settings.max_request_bytes,
-        max_large_body=settings.upload_image_file_size_limit * 1024 * 1024 + 64 * 1024,
+        # uploads: the exact limit is enforced while the file streams to storage; the body may carry
+        # up to 1 MiB more (multipart framing) before it is cut off here
+        max_large_body=megabytes(settings.upload_image_file_size_limit) + 1024 * 1024,
         large_path_suffixes=("/files/upload", "/audio-to-text"),
+        large_error=lambda: FileTooLarge(limit_bytes=megabytes(settings.upload_image_file_size_limit)),
     )
     openapi.install(app)
     return app

@@ -11,6 +11,8 @@ from inkwell.completion.pipeline import CompletionPipeline, drain_background
 from inkwell.completion.service import MessageStore
 from inkwell.db import Database
 from inkwell.endusers.service import EndUserService
+from inkwell.files.service import FileService
+from inkwell.files.storage import LocalStorage, megabytes
 from inkwell.providers.registry import ProviderRegistry
 from inkwell.providers.tokenizer import warm as warm_tokenizer
 from inkwell.settings import Settings
@@ -32,6 +34,11 @@ class Runtime:
             poll_interval=settings.stop_poll_interval,
         )
         self.store = MessageStore(self.db)
+        self.files = FileService(
+            self.db,
+            LocalStorage(settings.storage_dir),
+            image_limit_bytes=megabytes(settings.upload_image_file_size_limit),
+        )
         self.pipeline = CompletionPipeline(
             providers=self.providers,
             store=self.store,

@@ -68,6 +68,7 @@ class Settings(BaseSettings):
     # limits
     max_request_bytes: int = Field(default=1024 * 1024, gt=0)
     upload_image_file_size_limit: int = Field(default=10, gt=0)
+    storage_dir: Path = Path("./var/files")
     ssrf_allow_loopback: bool = False
     api_key_cache_seconds: float = Field(default=10.0, ge=0)
 

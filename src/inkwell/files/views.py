@@ -1,0 +1,72 @@
+"""``POST /v1/files/upload`` and ``GET /v1/files/{file_id}/preview``."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request
+from starlette.datastructures import UploadFile as FormFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response, StreamingResponse
+
+from inkwell.auth.deps import AppDep, RuntimeDep
+from inkwell.errors import InvalidParam
+from inkwell.files.service import NoFileUploaded, TooManyFiles, file_object
+from inkwell.http import JSONResponse
+from inkwell.openapi import error_responses
+
+router = APIRouter(prefix="/v1", tags=["files"])
+
+DEFAULT_USER = "DEFAULT-USER"
+
+
+@router.post(
+    "/files/upload",
+    status_code=201,
+    summary="Upload an image (multipart: exactly one `file` part, optional `user`)",
+    description="The type is decided by the content (png, jpeg, gif, webp) and must agree with the extension.",
+    responses=error_responses(400, 401, 403, 413, 415),
+)
+async def upload_file(request: Request, loaded: AppDep, runtime: RuntimeDep) -> Response:
+    if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
+        raise NoFileUploaded()
+    try:
+        form = await request.form(max_files=2, max_fields=16)
+    except StarletteHTTPException as exc:
+        if "files" in str(exc.detail).lower():
+            raise TooManyFiles() from None
+        raise InvalidParam(f"Malformed multipart body: {exc.detail}") from None
+    try:
+        parts = [value for key, value in form.multi_items() if isinstance(value, FormFile)]
+        if not parts or all(key != "file" for key, value in form.multi_items() if isinstance(value, FormFile)):
+            raise NoFileUploaded()
+        if len(parts) > 1:
+            raise TooManyFiles()
+        user = form.get("user")
+        session_id = user if isinstance(user, str) and user else DEFAULT_USER
+        end_user_id = await runtime.end_users.get_or_create(loaded.app.id, session_id)
+        row = await runtime.files.upload(
+            app_id=loaded.app.id, end_user_id=end_user_id, filename=parts[0].filename or "", source=parts[0]
+        )
+    finally:
+        await form.close()
+    return JSONResponse(file_object(row), status_code=201)
+
+
+@router.get(
+    "/files/{file_id}/preview",
+    summary="The bytes of a file of this app",
+    responses=error_responses(401, 403, 404),
+)
+async def preview_file(file_id: str, loaded: AppDep, runtime: RuntimeDep, as_attachment: bool = False) -> Response:
+    row = await runtime.files.get(app_id=loaded.app.id, file_id=file_id)
+    headers = {
+        "Content-Length": str(row.size),
+        "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "private, max-age=3600",
+    }
+    media_type = row.mime_type
+    if as_attachment:
+        headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(row.name)}"
+        media_type = "application/octet-stream"
+    return StreamingResponse(runtime.files.storage.open(row.storage_key), media_type=media_type, headers=headers)
