@@ -11,12 +11,27 @@ from inkwell.completion.pipeline import CompletionPipeline, drain_background
 from inkwell.completion.service import MessageStore
 from inkwell.db import Database
 from inkwell.endusers.service import EndUserService
+from inkwell.files.fetch import SafeFetcher
+from inkwell.files.s3 import S3Storage
 from inkwell.files.service import FileService
-from inkwell.files.storage import LocalStorage, megabytes
+from inkwell.files.storage import LocalStorage, Storage, megabytes
 from inkwell.providers.registry import ProviderRegistry
 from inkwell.providers.tokenizer import warm as warm_tokenizer
 from inkwell.settings import Settings
 from inkwell.tasks.service import TaskService
+
+
+def make_storage(settings: Settings) -> Storage:
+    if settings.storage_backend == "s3":
+        return S3Storage(
+            endpoint_url=str(settings.s3_endpoint_url),
+            bucket=str(settings.s3_bucket),
+            access_key=str(settings.s3_access_key_id),
+            secret_key=str(settings.s3_secret_access_key),
+            region=settings.s3_region,
+            prefix=settings.s3_prefix,
+        )
+    return LocalStorage(settings.storage_dir)
 
 
 class Runtime:
@@ -36,8 +51,13 @@ class Runtime:
         self.store = MessageStore(self.db)
         self.files = FileService(
             self.db,
-            LocalStorage(settings.storage_dir),
+            make_storage(settings),
             image_limit_bytes=megabytes(settings.upload_image_file_size_limit),
+        )
+        self.fetcher = SafeFetcher(
+            allow_loopback=settings.ssrf_allow_loopback,
+            max_bytes=megabytes(settings.upload_image_file_size_limit),
+            timeout=settings.remote_fetch_timeout,
         )
         self.pipeline = CompletionPipeline(
             providers=self.providers,
@@ -66,6 +86,9 @@ class Runtime:
         self.tasks.stop_all()
         await drain_background(self.settings.shutdown_grace_seconds)
         await self.store.aclose()
+        close_storage = getattr(self.files.storage, "aclose", None)
+        if close_storage is not None:
+            await close_storage()
         await self.tasks.aclose()
         await self.providers.aclose()
         await self.db.dispose()

@@ -68,8 +68,19 @@ class Settings(BaseSettings):
     # limits
     max_request_bytes: int = Field(default=1024 * 1024, gt=0)
     upload_image_file_size_limit: int = Field(default=10, gt=0)
+    # where uploads live: a local directory (default) or an S3-compatible bucket
+    storage_backend: Literal["local", "s3"] = "local"
     storage_dir: Path = Path("./var/files")
+    s3_endpoint_url: str | None = None
+    s3_bucket: str | None = None
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
+    s3_region: str = "us-east-1"
+    s3_prefix: str = ""
     ssrf_allow_loopback: bool = False
+    # images go to the model as base64 data URLs, or (remote_url files) as their URL
+    multimodal_send_format: Literal["base64", "url"] = "base64"
+    remote_fetch_timeout: float = Field(default=10.0, gt=0)
     api_key_cache_seconds: float = Field(default=10.0, ge=0)
 
     log_level: str = "INFO"
@@ -90,6 +101,18 @@ class Settings(BaseSettings):
             raise ValueError(
                 "INKWELL_SECRET_KEY must be set to a random value of at least 32 characters when INKWELL_ENV=production"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _s3_complete(self) -> Settings:
+        if self.storage_backend == "s3":
+            missing = [
+                f"INKWELL_{name.upper()}"
+                for name in ("s3_endpoint_url", "s3_bucket", "s3_access_key_id", "s3_secret_access_key")
+                if not getattr(self, name)
+            ]
+            if missing:
+                raise ValueError(f"INKWELL_STORAGE_BACKEND=s3 needs {', '.join(missing)}")
         return self
 
     @property

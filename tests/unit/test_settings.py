@@ -170,3 +170,26 @@ def test_keyword_arguments_win_over_the_environment(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("INKWELL_PING_INTERVAL", "7")
     assert Settings(ping_interval=3).ping_interval == 3.0
     assert Settings(database_url="postgresql://h/d").database_url == "postgresql+asyncpg://h/d"
+
+
+def test_storage_backend_s3_needs_its_settings_and_builds_an_s3_store() -> None:
+    from inkwell.files.s3 import S3Storage
+    from inkwell.files.storage import LocalStorage
+    from inkwell.runtime import make_storage
+
+    with pytest.raises(ValueError, match="INKWELL_S3_BUCKET"):
+        Settings(
+            storage_backend="s3",
+            s3_endpoint_url="http://127.0.0.1:9000",
+            s3_access_key_id="k",
+            s3_secret_access_key="s",
+        )
+    s3 = Settings(
+        storage_backend="s3",
+        s3_endpoint_url="http://127.0.0.1:9000",
+        s3_bucket="inkwell",
+        s3_access_key_id="k",
+        s3_secret_access_key="s",
+    )
+    assert isinstance(make_storage(s3), S3Storage)
+    assert isinstance(make_storage(Settings()), LocalStorage)

@@ -25,6 +25,7 @@ from inkwell.completion.service import MessageStore
 from inkwell.completion.usage import Usage
 from inkwell.db import new_id, utcnow
 from inkwell.errors import InkwellError, InternalServerError
+from inkwell.files.attach import Attachment
 from inkwell.providers.base import LLMChunk, LLMRequest, ModelInfo, Provider, TokenCounts
 from inkwell.providers.registry import ProviderRegistry
 from inkwell.tasks.registry import TaskHandle
@@ -66,6 +67,8 @@ class Generation:
     message_id: str = field(default_factory=new_id)
     created: Any = field(default_factory=utcnow)
     started: float = field(default_factory=time.perf_counter)
+    # images sent with the request, already checked and fetched (files/attach.py)
+    attachments: list[Attachment] = field(default_factory=list)
     handle: TaskHandle = field(init=False)
     # set once ``run`` has begun: from then on it finalizes the row and releases the task itself
     running: bool = False
@@ -189,7 +192,8 @@ class CompletionPipeline:
             # cancelled while it runs (client gone), so the finally must not write the row a second time
             finalized = True
             await shielded(self._finish(gen, answer, usage, status, failure))
-            yield ErrorEvent(failure) if failure is not None else MessageEnd(usage=usage)
+            files = [a.record() for a in gen.attachments] or None
+            yield ErrorEvent(failure) if failure is not None else MessageEnd(usage=usage, files=files)
         finally:
             timer.cancel()
             if not finalized:
@@ -255,6 +259,24 @@ class CompletionPipeline:
                 error=failure.message if failure is not None else None,
                 created_at=gen.created,
                 metadata={"usage": usage.as_dict(), "retriever_resources": [], "annotation_reply": None},
+                files=[
+                    {
+                        "id": new_id(),
+                        "message_id": gen.message_id,
+                        "app_id": gen.app_id,
+                        "type": "image",
+                        "transfer_method": a.transfer_method,
+                        "upload_file_id": a.upload_file_id,
+                        "url": a.url,
+                        "filename": a.filename,
+                        "extension": a.extension,
+                        "mime_type": a.mime_type,
+                        "size": len(a.data),
+                        "belongs_to": "user",
+                        "created_at": gen.created,
+                    }
+                    for a in gen.attachments
+                ],
             )
         except Exception:
             log.exception("could not save message %s of task %s", gen.message_id, gen.task_id)

@@ -34,6 +34,8 @@ class PromptMessage:
     content: str
     # content parts added after the text (images): OpenAI-style dicts
     parts: list[dict[str, Any]] = field(default_factory=list)
+    # what each part is, for people and the echo model: a file name or a URL
+    labels: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         if not self.parts:

@@ -19,17 +19,22 @@ from sqlalchemy import insert
 from inkwell.completion.models import Message
 from inkwell.completion.usage import Usage, fixed
 from inkwell.db import Database, utcnow
+from inkwell.files.models import MessageFile
 
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 256
+
+Entry = tuple[dict[str, Any], list[dict[str, Any]]]
 
 
 class MessageStore:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._table = Message.__table__  # type: ignore[attr-defined]
-        self._queue: asyncio.Queue[tuple[dict[str, Any], asyncio.Future[None]]] = asyncio.Queue()
+        self._files = MessageFile.__table__  # type: ignore[attr-defined]
+        # (message row, its message_files rows) and the future its caller awaits
+        self._queue: asyncio.Queue[tuple[Entry, asyncio.Future[None]]] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
 
     async def _write(self) -> None:
@@ -43,7 +48,7 @@ class MessageStore:
                 for _ in batch:
                     self._queue.task_done()
 
-    async def _commit(self, batch: list[tuple[dict[str, Any], asyncio.Future[None]]]) -> None:
+    async def _commit(self, batch: list[tuple[Entry, asyncio.Future[None]]]) -> None:
         try:
             await self._insert([row for row, _ in batch])
         except Exception as exc:
@@ -62,9 +67,12 @@ class MessageStore:
         for _, future in batch:
             _settle(future, None)
 
-    async def _insert(self, rows: list[dict[str, Any]]) -> None:
+    async def _insert(self, entries: list[Entry]) -> None:
         async with self.db.engine.begin() as conn:
-            await conn.execute(insert(self._table), rows)
+            await conn.execute(insert(self._table), [row for row, _ in entries])
+            files = [f for _, file_rows in entries for f in file_rows]
+            if files:
+                await conn.execute(insert(self._files), files)
 
     async def aclose(self) -> None:
         if self._writer is not None:
@@ -93,6 +101,7 @@ class MessageStore:
         error: str | None,
         created_at: Any,
         metadata: dict[str, Any],
+        files: list[dict[str, Any]] | None = None,
     ) -> None:
         pricing = usage.pricing
         row = {
@@ -127,7 +136,7 @@ class MessageStore:
         if self._writer is None or self._writer.done():
             self._writer = asyncio.get_running_loop().create_task(self._write())
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((row, future))
+        self._queue.put_nowait(((row, files or []), future))
         await future
 
 

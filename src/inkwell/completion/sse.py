@@ -107,7 +107,7 @@ async def blocking_body(gen: Generation, events: AsyncGenerator[Event, None], *,
             raise event.error
     if end is None:  # pragma: no cover - the pipeline always ends with message_end or error
         raise InkwellError()
-    return {
+    body = {
         "event": "message",
         "task_id": gen.task_id,
         "id": gen.message_id,
@@ -117,3 +117,6 @@ async def blocking_body(gen: Generation, events: AsyncGenerator[Event, None], *,
         "metadata": end_metadata(end, full=full),
         "created_at": gen.created_at,
     }
+    if end.files:  # the files the request sent (the reference's shape has no key for them)
+        body["files"] = end.files
+    return body

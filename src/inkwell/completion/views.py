@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from contextlib import aclosing
-from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.background import BackgroundTask
@@ -16,6 +15,7 @@ from inkwell.completion.delivery import ClientDisconnected, EventStream, cancel_
 from inkwell.completion.protocol import CompletionRequest
 from inkwell.completion.sse import blocking_body, sse_stream
 from inkwell.errors import AppUnavailable, InvalidParam
+from inkwell.files.attach import FilePolicy, attach, resolve_files
 from inkwell.http import JSONResponse, read_json_object
 from inkwell.openapi import body_of, error_responses, json_response, sse_response
 
@@ -28,19 +28,6 @@ def completion_config(loaded: LoadedApp) -> AppConfig:
     if loaded.app.mode != "completion" or loaded.config is None:
         raise AppUnavailable()
     return loaded.config
-
-
-def reject_files(config: dict[str, Any], files: list[Any] | None) -> None:
-    """Files are never dropped silently: an app without file upload refuses them."""
-    if not files:
-        return
-    file_upload = config.get("file_upload") or {}
-    enabled = isinstance(file_upload, dict) and (
-        file_upload.get("enabled") or (file_upload.get("image") or {}).get("enabled")
-    )
-    if not enabled:
-        raise InvalidParam("File upload is not enabled for this app.")
-    raise InvalidParam("Files in completion requests are not supported by this server yet.")
 
 
 @router.post(
@@ -63,7 +50,6 @@ async def create_completion_message(request: Request) -> Response:
     loaded = await require_app(request, runtime)
     body = CompletionRequest.parse(await read_json_object(request))
     config = completion_config(loaded)
-    reject_files(loaded.app.app_model_config, body.files)
     gen = runtime.pipeline.prepare(
         app_id=loaded.app.id,
         end_user_id="",
@@ -74,6 +60,22 @@ async def create_completion_message(request: Request) -> Response:
     )
     gen.set_end_user(await runtime.end_users.get_or_create(loaded.app.id, body.user))
     settings = runtime.settings
+    if body.files:
+        file_upload = loaded.app.app_model_config.get("file_upload")
+        gen.attachments = await resolve_files(
+            body.files,
+            file_upload=file_upload,
+            app_id=loaded.app.id,
+            end_user_id=gen.end_user_id,
+            service=runtime.files,
+            fetcher=runtime.fetcher,
+        )
+        attach(
+            gen.request.prompt,
+            gen.attachments,
+            detail=FilePolicy.of(file_upload).detail,
+            send_urls=settings.multimodal_send_format == "url",
+        )
     await runtime.tasks.admit(
         gen.handle,
         max_active=loaded.app.max_active_requests or settings.app_max_active_requests,

@@ -25,3 +25,23 @@ class UploadFile(SQLModel, table=True):
     storage_key: str = Field(max_length=255)
     sha256: str = Field(max_length=64)
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class MessageFile(SQLModel, table=True):
+    """A file a message used (``belongs_to="user"``: sent with the request)."""
+
+    __tablename__ = "message_files"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    message_id: str = Field(foreign_key="messages.id", index=True, max_length=36)
+    app_id: str = Field(foreign_key="apps.id", max_length=36)
+    type: str = Field(default="image", max_length=16)
+    transfer_method: str = Field(max_length=16)
+    upload_file_id: str | None = Field(default=None, max_length=36)
+    url: str | None = Field(default=None, max_length=2048)
+    filename: str = Field(default="", max_length=255)
+    extension: str = Field(default="", max_length=16)
+    mime_type: str = Field(default="", max_length=64)
+    size: int = Field(default=0)
+    belongs_to: str = Field(default="user", max_length=16)
+    created_at: datetime = Field(default_factory=utcnow)

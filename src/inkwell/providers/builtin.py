@@ -26,10 +26,7 @@ def echo_text(prompt: Prompt) -> str:
     lines: list[str] = []
     for message in prompt.messages:
         lines.append(message.content)
-        for part in message.parts:
-            label = part.get("inkwell_label")
-            if label:
-                lines.append(f"[image: {label}]")
+        lines.extend(f"[image: {label}]" for label in message.labels)
     return "\n".join(lines)
 
 
