@@ -23,7 +23,7 @@ from urllib.parse import quote
 import httpx
 
 from inkwell.errors import ServiceUnavailable
-from inkwell.files.storage import READ_CHUNK, FileTooLarge, StoredFileNotFound, check_key, close_source
+from inkwell.files.storage import READ_CHUNK, StoredFileNotFound, check_key, within_limit
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 _SPOOL_IN_MEMORY = 1024 * 1024
@@ -190,13 +190,8 @@ class S3Storage:
         try:
             digest = hashlib.sha256()
             total = 0
-            async for chunk in chunks:
-                if not chunk:
-                    continue
+            async for chunk in within_limit(chunks, max_bytes):
                 total += len(chunk)
-                if total > max_bytes:
-                    await close_source(chunks)
-                    raise FileTooLarge(limit_bytes=max_bytes)
                 await asyncio.to_thread(_spool_write, spool, digest, chunk)
             await asyncio.to_thread(spool.seek, 0)
             headers = self._headers(

@@ -93,6 +93,20 @@ class Storage(Protocol):
         ...
 
 
+async def within_limit(chunks: AsyncIterator[bytes], max_bytes: int) -> AsyncIterator[bytes]:
+    """The non-empty chunks of ``chunks``; ``FileTooLarge`` (and the source closed) as soon as their
+    total passes ``max_bytes``, so no store ever holds more than one chunk past the limit."""
+    total = 0
+    async for chunk in chunks:
+        if not chunk:
+            continue
+        total += len(chunk)
+        if total > max_bytes:
+            await close_source(chunks)
+            raise FileTooLarge(limit_bytes=max_bytes)
+        yield chunk
+
+
 class LocalStorage:
     """Files under one root directory (default ``./var/files``)."""
 
@@ -115,13 +129,8 @@ class LocalStorage:
         done = False
         total = 0
         try:
-            async for chunk in chunks:
-                if not chunk:
-                    continue
+            async for chunk in within_limit(chunks, max_bytes):
                 total += len(chunk)
-                if total > max_bytes:
-                    await close_source(chunks)
-                    raise FileTooLarge(limit_bytes=max_bytes)
                 await asyncio.to_thread(f.write, chunk)
             await asyncio.to_thread(_finish, f, tmp_name, target)
             done = True
