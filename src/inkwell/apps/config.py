@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from inkwell.moderation.keywords import KeywordModeration
+
 FORM_TYPES = ("text-input", "paragraph", "select", "number", "checkbox", "external_data_tool")
 
 
@@ -73,6 +75,7 @@ class AppConfig(BaseModel):
     retriever_resource: FeatureToggle = Field(default_factory=lambda: FeatureToggle(enabled=True))
     more_like_this: FeatureToggle = Field(default_factory=FeatureToggle)
     speech_to_text: FeatureToggle = Field(default_factory=FeatureToggle)
+    sensitive_word_avoidance: dict[str, Any] = Field(default_factory=dict)
 
     @classmethod
     def from_model_config(cls, raw: dict[str, Any]) -> AppConfig:
@@ -95,6 +98,10 @@ class AppConfig(BaseModel):
         if isinstance(completion_cfg, dict):
             prompt = completion_cfg.get("prompt") or {}
             data["completion_prompt_text"] = prompt.get("text", "") if isinstance(prompt, dict) else ""
+        moderation = raw.get("sensitive_word_avoidance")
+        if isinstance(moderation, dict):
+            KeywordModeration.of(moderation)  # a block the reference would refuse is refused here too
+            data["sensitive_word_avoidance"] = moderation
         for key in ("retriever_resource", "more_like_this", "speech_to_text"):
             if isinstance(raw.get(key), dict):
                 data[key] = raw[key]

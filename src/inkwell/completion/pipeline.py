@@ -26,6 +26,7 @@ from inkwell.completion.usage import Usage
 from inkwell.db import new_id, utcnow
 from inkwell.errors import InkwellError, InternalServerError
 from inkwell.files.attach import Attachment
+from inkwell.moderation.keywords import KeywordModeration
 from inkwell.providers.base import LLMChunk, LLMRequest, ModelInfo, Provider, TokenCounts
 from inkwell.providers.registry import ProviderRegistry
 from inkwell.tasks.registry import TaskHandle
@@ -67,6 +68,8 @@ class Generation:
     message_id: str = field(default_factory=new_id)
     created: Any = field(default_factory=utcnow)
     started: float = field(default_factory=time.perf_counter)
+    # input moderation's preset response: the whole answer, and the model is not called
+    preset: str | None = None
     # images sent with the request, already checked and fetched (files/attach.py)
     attachments: list[Attachment] = field(default_factory=list)
     handle: TaskHandle = field(init=False)
@@ -83,6 +86,11 @@ class Generation:
     @property
     def created_at(self) -> int:
         return int(self.created.timestamp())
+
+
+async def _preset(text: str) -> AsyncGenerator[LLMChunk, None]:
+    """A moderation preset in place of the model: the whole answer at once, no tokens used."""
+    yield LLMChunk(texts=[text], usage=TokenCounts(prompt_tokens=0, completion_tokens=0))
 
 
 def _stop_sequences(params: dict[str, Any]) -> list[str]:
@@ -121,6 +129,8 @@ class CompletionPipeline:
         """Validate and plan one generation; raises the SPEC §5 error for what is wrong."""
         query = strip_nul(query)
         clean = validate_inputs(config.user_input_form, inputs, query)
+        moderation = KeywordModeration.of(config.sensitive_word_avoidance)
+        preset = moderation.check_inputs(clean, query) if moderation is not None else None
         provider, model = self.providers.resolve(config.model)
         prompt = build_prompt(config, clean, query, context=None)
         params = dict(config.model.completion_params)
@@ -141,6 +151,7 @@ class CompletionPipeline:
             provider=provider,
             model=model,
             request=request,
+            preset=preset,
         )
 
     async def run(self, gen: Generation) -> AsyncGenerator[Event, None]:
@@ -157,7 +168,7 @@ class CompletionPipeline:
 
         try:
             try:
-                async with aclosing(gen.provider.stream(gen.request)) as chunks:
+                async with aclosing(self._source(gen)) as chunks:
                     iterator = aiter(chunks)
                     while not handle.stop_requested:
                         handle.in_upstream = True
@@ -199,6 +210,9 @@ class CompletionPipeline:
             if not finalized:
                 usage = self._usage(gen, answer, counts, first_token, cut_short=True)
                 await shielded(self._finish(gen, answer, usage, "stopped", None))
+
+    def _source(self, gen: Generation) -> AsyncGenerator[LLMChunk, None]:
+        return gen.provider.stream(gen.request) if gen.preset is None else _preset(gen.preset)
 
     async def abandon(self, gen: Generation) -> None:
         """For a generation admitted but never run (its client left before the first read): release the

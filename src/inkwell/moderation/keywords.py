@@ -1,0 +1,53 @@
+"""Keyword moderation (reference §6.1): one keyword per line, a case-insensitive substring of any input
+value or of the query is a hit; the preset response becomes the whole answer and the model is not
+called. Only ``keywords`` input moderation is implemented so far (issue 5 continues)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+MAX_KEYWORDS_LENGTH = 10_000
+MAX_KEYWORD_LINES = 100
+MAX_PRESET_LENGTH = 100
+
+
+@dataclass(frozen=True, slots=True)
+class KeywordModeration:
+    keywords: tuple[str, ...]
+    inputs_preset: str | None  # None: input moderation off
+
+    @classmethod
+    def of(cls, raw: Any) -> KeywordModeration | None:
+        """From the app's ``sensitive_word_avoidance`` block; None when keyword input moderation is off.
+        Raises ``ValueError`` for a block the reference would refuse to save."""
+        if not isinstance(raw, dict) or not raw.get("enabled") or raw.get("type") != "keywords":
+            return None
+        config: dict[str, Any] = raw["config"] if isinstance(raw.get("config"), dict) else {}
+        text = config.get("keywords") or ""
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError("keywords moderation needs a non-empty keywords list")
+        if len(text) > MAX_KEYWORDS_LENGTH:
+            raise ValueError(f"keywords may be at most {MAX_KEYWORDS_LENGTH} characters")
+        lines = [line.strip() for line in text.splitlines()]
+        if len(lines) > MAX_KEYWORD_LINES:
+            raise ValueError(f"keywords may have at most {MAX_KEYWORD_LINES} lines")
+        inputs: dict[str, Any] = config["inputs_config"] if isinstance(config.get("inputs_config"), dict) else {}
+        preset = None
+        if inputs.get("enabled"):
+            preset = str(inputs.get("preset_response") or "")
+            if not preset or len(preset) > MAX_PRESET_LENGTH:
+                raise ValueError(f"the input preset response must be 1 to {MAX_PRESET_LENGTH} characters")
+        return cls(keywords=tuple(k.lower() for k in lines if k), inputs_preset=preset)
+
+    def hit(self, texts: Iterable[str]) -> bool:
+        lowered = [t.lower() for t in texts if t]
+        return any(keyword in text for keyword in self.keywords for text in lowered)
+
+    def check_inputs(self, inputs: Mapping[str, Any], query: str) -> str | None:
+        """The preset response when an input value or the query contains a keyword, else None."""
+        if self.inputs_preset is None:
+            return None
+        texts = [str(v) for v in inputs.values() if v is not None and v != ""]
+        return self.inputs_preset if self.hit([*texts, query]) else None
