@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from inkwell.apps.config import AppConfig
-from inkwell.completion.events import ErrorEvent, Event, MessageChunk, MessageEnd
+from inkwell.completion.events import ErrorEvent, Event, MessageChunk, MessageEnd, MessageReplace
 from inkwell.completion.inputs import strip_nul, validate_inputs
 from inkwell.completion.prompt import build_prompt
 from inkwell.completion.service import MessageStore
@@ -35,6 +35,7 @@ from inkwell.tasks.service import TaskService
 log = logging.getLogger(__name__)
 
 _background: set[asyncio.Task[Any]] = set()
+OUTPUT_CHECK_CHARS = 300
 
 
 async def shielded(coro: Coroutine[Any, Any, None]) -> None:
@@ -70,6 +71,8 @@ class Generation:
     started: float = field(default_factory=time.perf_counter)
     # input moderation's preset response: the whole answer, and the model is not called
     preset: str | None = None
+    # output moderation: checks the answer every OUTPUT_CHECK_CHARS new characters and at the end
+    output_moderation: KeywordModeration | None = None
     # images sent with the request, already checked and fetched (files/attach.py)
     attachments: list[Attachment] = field(default_factory=list)
     handle: TaskHandle = field(init=False)
@@ -131,6 +134,7 @@ class CompletionPipeline:
         clean = validate_inputs(config.user_input_form, inputs, query)
         moderation = KeywordModeration.of(config.sensitive_word_avoidance)
         preset = moderation.check_inputs(clean, query) if moderation is not None else None
+        output_moderation = moderation if moderation is not None and moderation.outputs_preset else None
         provider, model = self.providers.resolve(config.model)
         prompt = build_prompt(config, clean, query, context=None)
         params = dict(config.model.completion_params)
@@ -152,6 +156,7 @@ class CompletionPipeline:
             model=model,
             request=request,
             preset=preset,
+            output_moderation=output_moderation,
         )
 
     async def run(self, gen: Generation) -> AsyncGenerator[Event, None]:
@@ -165,6 +170,9 @@ class CompletionPipeline:
         status = "normal"
         failure: InkwellError | None = None
         finalized = False
+        moderation = gen.output_moderation
+        replaced: str | None = None
+        length = checked = 0
 
         try:
             try:
@@ -184,6 +192,13 @@ class CompletionPipeline:
                             if first_token is None:
                                 first_token = time.perf_counter()
                             answer.extend(chunk.texts)
+                            if moderation is not None:
+                                length += sum(len(t) for t in chunk.texts)
+                                if length - checked >= OUTPUT_CHECK_CHARS:
+                                    checked = length
+                                    replaced = moderation.check_output("".join(answer))
+                                    if replaced is not None:
+                                        break  # nothing more is forwarded; leaving closes the upstream
                             yield MessageChunk(chunk.texts)
             except asyncio.CancelledError:
                 if not handle.stop_requested:
@@ -198,11 +213,16 @@ class CompletionPipeline:
                 status, failure = "error", InternalServerError()
             if handle.stop_requested and status == "normal":
                 status = "stopped"
-            usage = self._usage(gen, answer, counts, first_token, cut_short=status != "normal")
+            if moderation is not None and replaced is None and failure is None:
+                replaced = moderation.check_output("".join(answer))
+            usage = self._usage(gen, answer, counts, first_token, cut_short=status != "normal" or replaced is not None)
             # set before the await: the shielded write is started at once and finishes even if we are
             # cancelled while it runs (client gone), so the finally must not write the row a second time
             finalized = True
-            await shielded(self._finish(gen, answer, usage, status, failure))
+            stored = answer if replaced is None else [replaced]  # the stored answer is the replacement
+            await shielded(self._finish(gen, stored, usage, status, failure))
+            if replaced is not None:
+                yield MessageReplace(answer=replaced, reason="output_moderation")
             files = [a.record() for a in gen.attachments] or None
             yield ErrorEvent(failure) if failure is not None else MessageEnd(usage=usage, files=files)
         finally:

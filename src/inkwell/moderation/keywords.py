@@ -1,6 +1,8 @@
 """Keyword moderation (reference §6.1): one keyword per line, a case-insensitive substring of any input
 value or of the query is a hit; the preset response becomes the whole answer and the model is not
-called. Only ``keywords`` input moderation is implemented so far (issue 5 continues)."""
+called. Output moderation checks the answer as it grows and replaces it with its preset on a hit.
+Only the ``keywords`` type is implemented so far (issue 5 continues with ``openai_moderation`` and
+``api``)."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ MAX_PRESET_LENGTH = 100
 class KeywordModeration:
     keywords: tuple[str, ...]
     inputs_preset: str | None  # None: input moderation off
+    outputs_preset: str | None = None  # None: output moderation off
 
     @classmethod
     def of(cls, raw: Any) -> KeywordModeration | None:
@@ -39,7 +42,13 @@ class KeywordModeration:
             preset = str(inputs.get("preset_response") or "")
             if not preset or len(preset) > MAX_PRESET_LENGTH:
                 raise ValueError(f"the input preset response must be 1 to {MAX_PRESET_LENGTH} characters")
-        return cls(keywords=tuple(k.lower() for k in lines if k), inputs_preset=preset)
+        outputs: dict[str, Any] = config["outputs_config"] if isinstance(config.get("outputs_config"), dict) else {}
+        output_preset = None
+        if outputs.get("enabled"):
+            output_preset = str(outputs.get("preset_response") or "")
+            if not output_preset or len(output_preset) > MAX_PRESET_LENGTH:
+                raise ValueError(f"the output preset response must be 1 to {MAX_PRESET_LENGTH} characters")
+        return cls(keywords=tuple(k.lower() for k in lines if k), inputs_preset=preset, outputs_preset=output_preset)
 
     def hit(self, texts: Iterable[str]) -> bool:
         lowered = [t.lower() for t in texts if t]
@@ -51,3 +60,9 @@ class KeywordModeration:
             return None
         texts = [str(v) for v in inputs.values() if v is not None and v != ""]
         return self.inputs_preset if self.hit([*texts, query]) else None
+
+    def check_output(self, answer: str) -> str | None:
+        """The output preset when the answer so far contains a keyword, else None."""
+        if self.outputs_preset is None:
+            return None
+        return self.outputs_preset if self.hit([answer]) else None
