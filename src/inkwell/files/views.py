@@ -19,13 +19,53 @@ router = APIRouter(prefix="/v1", tags=["files"])
 
 DEFAULT_USER = "DEFAULT-USER"
 
+FILE_OBJECT = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string"},
+        "name": {"type": "string"},
+        "size": {"type": "integer"},
+        "extension": {"type": "string"},
+        "mime_type": {"type": "string"},
+        "created_by": {"type": "string", "description": "end-user id"},
+        "created_at": {"type": "integer", "description": "epoch seconds"},
+        "preview_url": {"type": "string", "nullable": True},
+        "source_url": {"type": "string", "nullable": True},
+        "original_url": {"type": "string", "nullable": True},
+        "user_id": {"type": "string", "nullable": True},
+        "tenant_id": {"type": "string", "nullable": True},
+        "conversation_id": {"type": "string", "nullable": True},
+        "file_key": {"type": "string", "nullable": True},
+    },
+}
+
 
 @router.post(
     "/files/upload",
     status_code=201,
     summary="Upload an image (multipart: exactly one `file` part, optional `user`)",
     description="The type is decided by the content (png, jpeg, gif, webp) and must agree with the extension.",
-    responses=error_responses(400, 401, 403, 413, 415),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["file"],
+                        "properties": {
+                            "file": {"type": "string", "format": "binary"},
+                            "user": {"type": "string", "description": "End-user identifier (optional)"},
+                        },
+                    }
+                }
+            },
+        }
+    },
+    responses={
+        201: {"description": "The stored file", "content": {"application/json": {"schema": FILE_OBJECT}}},
+        **error_responses(400, 401, 403, 413, 415),
+    },
 )
 async def upload_file(request: Request, loaded: AppDep, runtime: RuntimeDep) -> Response:
     if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
@@ -56,7 +96,10 @@ async def upload_file(request: Request, loaded: AppDep, runtime: RuntimeDep) -> 
 @router.get(
     "/files/{file_id}/preview",
     summary="The bytes of a file of this app",
-    responses=error_responses(401, 403, 404),
+    responses={
+        200: {"description": "The file's bytes", "content": {"application/octet-stream": {}, "image/*": {}}},
+        **error_responses(401, 403, 404),
+    },
 )
 async def preview_file(file_id: str, loaded: AppDep, runtime: RuntimeDep, as_attachment: bool = False) -> Response:
     row = await runtime.files.get(app_id=loaded.app.id, file_id=file_id)
