@@ -36,19 +36,11 @@ class KeywordModeration:
         lines = [line.strip() for line in text.splitlines()]
         if len(lines) > MAX_KEYWORD_LINES:
             raise ValueError(f"keywords may have at most {MAX_KEYWORD_LINES} lines")
-        inputs: dict[str, Any] = config["inputs_config"] if isinstance(config.get("inputs_config"), dict) else {}
-        preset = None
-        if inputs.get("enabled"):
-            preset = str(inputs.get("preset_response") or "")
-            if not preset or len(preset) > MAX_PRESET_LENGTH:
-                raise ValueError(f"the input preset response must be 1 to {MAX_PRESET_LENGTH} characters")
-        outputs: dict[str, Any] = config["outputs_config"] if isinstance(config.get("outputs_config"), dict) else {}
-        output_preset = None
-        if outputs.get("enabled"):
-            output_preset = str(outputs.get("preset_response") or "")
-            if not output_preset or len(output_preset) > MAX_PRESET_LENGTH:
-                raise ValueError(f"the output preset response must be 1 to {MAX_PRESET_LENGTH} characters")
-        return cls(keywords=tuple(k.lower() for k in lines if k), inputs_preset=preset, outputs_preset=output_preset)
+        return cls(
+            keywords=tuple(k.lower() for k in lines if k),
+            inputs_preset=_preset(config, "inputs_config", "input"),
+            outputs_preset=_preset(config, "outputs_config", "output"),
+        )
 
     def hit(self, texts: Iterable[str]) -> bool:
         lowered = [t.lower() for t in texts if t]
@@ -66,3 +58,14 @@ class KeywordModeration:
         if self.outputs_preset is None:
             return None
         return self.outputs_preset if self.hit([answer]) else None
+
+
+def _preset(config: dict[str, Any], key: str, side: str) -> str | None:
+    """The preset response of one side (``inputs_config`` / ``outputs_config``); None when it is off."""
+    block = config.get(key)
+    if not isinstance(block, dict) or not block.get("enabled"):
+        return None
+    preset = str(block.get("preset_response") or "")
+    if not preset or len(preset) > MAX_PRESET_LENGTH:
+        raise ValueError(f"the {side} preset response must be 1 to {MAX_PRESET_LENGTH} characters")
+    return preset
