@@ -1,8 +1,9 @@
 """Keyword moderation (reference §6.1): one keyword per line, a case-insensitive substring of any input
 value or of the query is a hit; the preset response becomes the whole answer and the model is not
 called. Output moderation checks the answer as it grows and replaces it with its preset on a hit.
-Only the ``keywords`` type is implemented so far (issue 5 continues with ``openai_moderation`` and
-``api``)."""
+
+The check needs no I/O, so besides the async ``Moderation`` protocol (base.py) it offers synchronous
+``check_inputs`` / ``check_output``: the pipeline runs them inline (``prepare``, and on each chunk)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from inkwell.moderation.base import InputVerdict, OutputVerdict, side_preset
+
 MAX_KEYWORDS_LENGTH = 10_000
 MAX_KEYWORD_LINES = 100
-MAX_PRESET_LENGTH = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,9 +40,17 @@ class KeywordModeration:
             raise ValueError(f"keywords may have at most {MAX_KEYWORD_LINES} lines")
         return cls(
             keywords=tuple(k.lower() for k in lines if k),
-            inputs_preset=_preset(config, "inputs_config", "input"),
-            outputs_preset=_preset(config, "outputs_config", "output"),
+            inputs_preset=side_preset(config, "inputs_config", "input", required=True),
+            outputs_preset=side_preset(config, "outputs_config", "output", required=True),
         )
+
+    @property
+    def inputs_enabled(self) -> bool:
+        return self.inputs_preset is not None
+
+    @property
+    def outputs_enabled(self) -> bool:
+        return self.outputs_preset is not None
 
     def hit(self, texts: Iterable[str]) -> bool:
         lowered = [t.lower() for t in texts if t]
@@ -59,13 +69,10 @@ class KeywordModeration:
             return None
         return self.outputs_preset if self.hit([answer]) else None
 
+    async def moderate_inputs(self, app_id: str, inputs: Mapping[str, Any], query: str) -> InputVerdict:
+        preset = self.check_inputs(inputs, query)
+        return InputVerdict(flagged=True, preset_response=preset) if preset is not None else InputVerdict()
 
-def _preset(config: dict[str, Any], key: str, side: str) -> str | None:
-    """The preset response of one side (``inputs_config`` / ``outputs_config``); None when it is off."""
-    block = config.get(key)
-    if not isinstance(block, dict) or not block.get("enabled"):
-        return None
-    preset = str(block.get("preset_response") or "")
-    if not preset or len(preset) > MAX_PRESET_LENGTH:
-        raise ValueError(f"the {side} preset response must be 1 to {MAX_PRESET_LENGTH} characters")
-    return preset
+    async def moderate_output(self, app_id: str, text: str) -> OutputVerdict:
+        preset = self.check_output(text)
+        return OutputVerdict(flagged=True, preset_response=preset) if preset is not None else OutputVerdict()
