@@ -22,7 +22,9 @@ run: install
 	@$(BIN)/inkwell db upgrade
 	@test -s var/demo-app-id || $(BIN)/inkwell apps import examples/apps/demo.yml | tail -n 1 > var/demo-app-id
 	@KEY=$$($(BIN)/inkwell keys create $$(cat var/demo-app-id) | tail -n 1); \
+	PAGE=$$($(BIN)/inkwell sites publish $$(cat var/demo-app-id) | tail -n 1); \
 	echo; echo "Demo app $$(cat var/demo-app-id) is ready. API key (shown once): $$KEY"; echo; \
+	echo "Web page: http://$(HOST):$(PORT)$$PAGE"; echo; \
 	echo "Blocking:"; \
 	echo "  curl -s -X POST http://$(HOST):$(PORT)/v1/completion-messages -H 'Authorization: Bearer '$$KEY -H 'Content-Type: application/json' -d '{\"inputs\": {\"topic\": \"otters\"}, \"user\": \"me\"}'"; \
 	echo "Streaming:"; \

@@ -18,10 +18,19 @@ def _url() -> str:
     return config.attributes.get("database_url") or Settings().database_url
 
 
+def _include_object(_obj: object, name: str | None, type_: str, reflected: bool, _compare_to: object) -> bool:
+    """Autogenerate leaves alone what the models do not map: the engine-specific full-text index of
+    dataset segments (SQLite FTS5 tables, PostgreSQL ``content_tsv`` column and its GIN index; 0005)."""
+    if type_ == "table" and name is not None and name.startswith("dataset_segments_fts"):
+        return False
+    return not (name in ("content_tsv", "ix_dataset_segments_content_tsv") and reflected)
+
+
 def _configure(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=metadata,
+        include_object=_include_object,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
     )

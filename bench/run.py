@@ -15,15 +15,17 @@ then, for each target and 1, 16 and 64 concurrent streams, runs the load generat
     (b) floor      the bare pass-through in front of the upstream
     (c) inkwell    Inkwell, ``openai_compatible`` provider in front of the upstream
     (d) builtin    Inkwell, built-in echo model
+    (e) builtin+rag  (d) with a 10,000-segment dataset attached (retrieval before every generation)
 
 Every (b)/(c)/(d) stream must hold exactly 64 ``message`` frames and one ``message_end`` (anything else
 is an error). By default the process under test is pinned to CPU 1 and everything else (load
 generator, and the upstream when it is not the target) to CPU 0, so "one worker" means one core;
 ``--no-pin`` lets the kernel place them.
 
-Prints the table and the c/b and c/a ratios, and writes ``bench/results/latest.json``.
+Prints the table and the c/b and c/a ratios, the cost of retrieval (TTFT of (e) against (d)), and
+writes ``bench/results/latest.json``.
 
-    .venv/bin/python bench/run.py [--duration 5] [--warmup 1] [--concurrency 1,16,64] [--targets abcd]
+    .venv/bin/python bench/run.py [--duration 5] [--warmup 1] [--concurrency 1,16,64] [--targets abcde]
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import http.client
 import json
 import os
 import platform
+import random
 import resource
 import shutil
 import signal
@@ -106,6 +109,61 @@ BUILTIN_APP = app_dsl(
     {"provider": "builtin", "name": "echo", "mode": "chat", "completion_params": {"max_tokens": TOKENS}},
     "{{query}} " + " ".join(f"word{i}" for i in range(99)),
 )
+
+
+# (e): the builtin app with a dataset of RAG_FILES x RAG_PARAGRAPHS segments (one ~300-character
+# paragraph each), made of pseudo-words drawn with Zipf frequencies, so a query word matches from a few
+# to a few thousand segments, as real text does
+RAG_DATASET_ID = "00000000-0000-4000-8000-00000000be0c"
+RAG_FILES = 20
+RAG_PARAGRAPHS = 500
+RAG_APP = json.dumps(
+    {
+        **json.loads(BUILTIN_APP),
+        "app": {"name": "bench-builtin-rag", "mode": "completion"},
+        "model_config": {
+            **json.loads(BUILTIN_APP)["model_config"],
+            "dataset_query_variable": "query",
+            "dataset_configs": {
+                "retrieval_model": "multiple",
+                "top_k": 4,
+                "datasets": {"datasets": [{"dataset": {"enabled": True, "id": RAG_DATASET_ID}}]},
+            },
+        },
+    }
+)
+
+
+def rag_vocabulary(size: int = 3000) -> list[str]:
+    rng = random.Random(7)
+    syllables = [c + v for c in "bdfgklmnprstvz" for v in "aeiou"]
+    words: list[str] = []
+    seen: set[str] = set()
+    while len(words) < size:
+        word = "".join(rng.choice(syllables) for _ in range(rng.randint(2, 4)))
+        if word not in seen:
+            seen.add(word)
+            words.append(word)
+    return words
+
+
+def write_rag_corpus(directory: Path) -> tuple[list[Path], str]:
+    """The dataset's files, and a query of four words: common, frequent, rare and very rare."""
+    words = rag_vocabulary()
+    weights = [1.0 / rank for rank in range(1, len(words) + 1)]
+    rng = random.Random(11)
+    paths: list[Path] = []
+    for index in range(RAG_FILES):
+        paragraphs = []
+        for _ in range(RAG_PARAGRAPHS):
+            text = ""
+            while len(text) < 290:
+                text += " ".join(rng.choices(words, weights, k=8)) + ". "
+            paragraphs.append(text.strip()[:300])
+        path = directory / f"doc{index:02d}.txt"
+        path.write_text("\n\n".join(paragraphs) + "\n", encoding="utf-8")
+        paths.append(path)
+    return paths, " ".join(words[rank] for rank in (20, 200, 1000, 2500))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -391,7 +449,7 @@ def table(reports: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-PAIRS = {"c/b": ("c", "b"), "c/a": ("c", "a"), "d/b": ("d", "b")}
+PAIRS = {"c/b": ("c", "b"), "c/a": ("c", "a"), "d/b": ("d", "b"), "e/d": ("e", "d")}
 
 
 def ratios(reports: list[dict[str, Any]], concurrencies: list[int], key: str) -> dict[str, dict[str, float | None]]:
@@ -409,6 +467,23 @@ def ratios(reports: list[dict[str, Any]], concurrencies: list[int], key: str) ->
     return out
 
 
+def retrieval_cost(reports: list[dict[str, Any]], concurrencies: list[int]) -> dict[str, dict[str, float | None]]:
+    """TTFT of (d) and (e) per concurrency, and their ratio: what retrieval adds before the first token."""
+    by = {(r["target"], r["concurrency"]): r for r in reports}
+    out: dict[str, dict[str, float | None]] = {}
+    for n in concurrencies:
+        d, e = by.get(("d", n)), by.get(("e", n))
+        if d is None or e is None:
+            continue
+        row: dict[str, float | None] = {}
+        for key in ("ttft_p50_ms", "ttft_p99_ms"):
+            row[f"without_{key}"], row[f"with_{key}"] = d[key], e[key]
+            row[f"ratio_{key[5:8]}"] = e[key] / d[key] if d[key] and e[key] is not None else None
+        row["rps_ratio"] = e["rps"] / d["rps"] if d["rps"] else None
+        out[str(n)] = row
+    return out
+
+
 # --------------------------------------------------------------------------------------------------
 # main
 
@@ -418,7 +493,7 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=5.0, help="measured seconds per run (default 5)")
     parser.add_argument("--warmup", type=float, default=1.0, help="warm-up seconds per run (default 1)")
     parser.add_argument("--concurrency", default="1,16,64", help="comma-separated (default 1,16,64)")
-    parser.add_argument("--targets", default="abcd", help="which of a, b, c, d to run (default abcd)")
+    parser.add_argument("--targets", default="abcde", help="which of a, b, c, d, e to run (default abcde)")
     parser.add_argument("--no-pin", action="store_true", help="do not pin processes to CPUs")
     parser.add_argument("--keep", action="store_true", help="keep the temp directory (database, logs)")
     parser.add_argument("--hold", action="store_true", help="after the runs, keep the servers up until Ctrl-C")
@@ -440,11 +515,22 @@ def main() -> int:
         # database, apps, keys
         bench.run(INKWELL, "db", "upgrade")
         keys: dict[str, str] = {}
-        for name, text in (("c", OPENAI_APP), ("d", BUILTIN_APP)):
+        for name, text in (("c", OPENAI_APP), ("d", BUILTIN_APP), ("e", RAG_APP)):
             path = bench.tmp / f"app-{name}.yml"
             path.write_text(text)
             app_id = bench.run(INKWELL, "apps", "import", str(path)).strip().splitlines()[-1]
             keys[name] = bench.run(INKWELL, "keys", "create", app_id).strip().splitlines()[-1]
+        rag_body = dict(DIFY_BODY)
+        if "e" in args.targets:
+            corpus = bench.tmp / "corpus"
+            corpus.mkdir()
+            files, rag_query = write_rag_corpus(corpus)
+            rag_body = {**DIFY_BODY, "inputs": {"query": rag_query}}
+            bench.run(INKWELL, "datasets", "create", "bench", "--id", RAG_DATASET_ID)
+            added = bench.run(INKWELL, "datasets", "add", RAG_DATASET_ID, *map(str, files), "--chunk-size", "400")
+            segments = sum(int(line.rsplit("(", 1)[1].split()[0]) for line in added.strip().splitlines())
+            if segments != RAG_FILES * RAG_PARAGRAPHS:
+                raise RuntimeError(f"the bench dataset has {segments} segments, not {RAG_FILES * RAG_PARAGRAPHS}")
 
         # servers: the measured one goes to CPU 1, the rest to CPU 0
         up_port, pt_port, ink_port = free_port(), free_port(), free_port()
@@ -489,6 +575,15 @@ def main() -> int:
             "d": Target(
                 "d", "inkwell builtin", completion, "dify", DIFY_BODY, inkwell, [f"Authorization: Bearer {keys['d']}"]
             ),
+            "e": Target(
+                "e",
+                "inkwell builtin+10k rag",
+                completion,
+                "dify",
+                rag_body,
+                inkwell,
+                [f"Authorization: Bearer {keys['e']}"],
+            ),
         }
         selected = [targets[k] for k in args.targets if k in targets]
         for target in selected:
@@ -528,6 +623,17 @@ def main() -> int:
                 cells = "  ".join(f"{n:>3} streams: {fmt(v, 2):>5}" for n, v in values.items())
                 print(f"{name:<4} {label:<8} {cells}")
         print("(CPU/req: ratio of 1 / server CPU per request, the rate each would reach on one full core)")
+        rag = retrieval_cost(reports, concurrencies)
+        if rag:
+            size = f"{RAG_FILES * RAG_PARAGRAPHS:,}"
+            print(f"\nretrieval cost: (d) builtin without / (e) with a {size}-segment dataset (SQLite FTS5)")
+            for n, row in rag.items():
+                p50 = f"{fmt(row['without_ttft_p50_ms'], 2)} -> {fmt(row['with_ttft_p50_ms'], 2)} ms"
+                p99 = f"{fmt(row['without_ttft_p99_ms'], 2)} -> {fmt(row['with_ttft_p99_ms'], 2)} ms"
+                print(
+                    f"  {n:>3} streams: TTFT p50 {p50} (x{fmt(row['ratio_p50'], 2)}), "
+                    f"p99 {p99} (x{fmt(row['ratio_p99'], 2)}); req/s x{fmt(row['rps_ratio'], 2)}"
+                )
         top = found["c/b"].get("64")
         verdict: bool | None = None if top is None else top >= TARGET_RATIO
         if verdict is not None:
@@ -572,6 +678,7 @@ def main() -> int:
                     "runs": reports,
                     "ratios": found,
                     "ratios_by_cpu_per_request": by_cpu,
+                    "retrieval_cost": rag,
                     "target": {
                         "c/b at 64": top,
                         "c/b at 64 by cpu": by_cpu["c/b"].get("64"),

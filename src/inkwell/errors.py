@@ -24,7 +24,10 @@ Errors that belong to one domain live beside it and extend this tree:
 ``inkwell.files.sniff.UnsupportedFileType`` (415 unsupported_file_type),
 ``inkwell.files.storage.FileTooLarge`` (413 file_too_large), ``...StoredFileNotFound`` (404 file_not_found),
 ``inkwell.files.fetch.RemoteFetchError`` (400 invalid_param, a refused ``remote_url``),
-``inkwell.files.s3.S3ConnectionFailed`` / ``S3PermissionDenied`` / ``S3FileTooLarge`` (503).
+``inkwell.files.s3.S3ConnectionFailed`` / ``S3PermissionDenied`` / ``S3FileTooLarge`` (503),
+``inkwell.moderation.base.ModerationFailed`` (400 invalid_param, a moderation service that could not decide),
+``inkwell.audio.errors`` (400 no_audio_uploaded, 413 audio_too_large, 415 unsupported_audio_type,
+400 provider_not_support_speech_to_text, 400 invalid_param for a text with nothing to say).
 
 Raised before a stream opens, an error becomes a plain JSON response; raised inside a stream it
 becomes an ``error`` event with the same code, status and message.

@@ -108,7 +108,8 @@ class RequestContextMiddleware:
     * ``X-Request-Id``: taken from the request when it is a sane token, else generated; echoed on every
       response and bound to the logs of the request.
     * Bodies larger than ``max_body`` are refused with 413 (``Content-Length`` and streamed bytes
-      both count); ``large_paths`` get ``max_large_body`` (uploads).
+      both count); ``large_paths`` get ``max_large_body`` (uploads); a path ending in a suffix of
+      ``path_limits`` gets that entry's limit and error instead (audio-to-text).
     * An unhandled exception becomes a logged 500 ``internal_server_error`` envelope, never a trace.
     """
 
@@ -120,8 +121,10 @@ class RequestContextMiddleware:
         max_large_body: int | None = None,
         large_path_suffixes: tuple[str, ...] = (),
         large_error: Callable[[], InkwellError] | None = None,
+        path_limits: tuple[tuple[str, int, Callable[[], InkwellError]], ...] = (),
     ) -> None:
         self.app = app
+        self.path_limits = path_limits
         self.max_body = max_body
         self.max_large_body = max_large_body or max_body
         self.large_path_suffixes = large_path_suffixes
@@ -142,10 +145,15 @@ class RequestContextMiddleware:
         token = request_id_var.set(request_id)
         large = scope["path"].endswith(self.large_path_suffixes)
         limit = self.max_large_body if large else self.max_body
+        large_error = self.large_error if large else None
+        for suffix, path_limit, path_error in self.path_limits:
+            if scope["path"].endswith(suffix):
+                limit, large_error = path_limit, path_error
+                break
 
         def too_large_error() -> InkwellError:
-            if large and self.large_error is not None:
-                return self.large_error()
+            if large_error is not None:
+                return large_error()
             return RequestTooLarge(f"Request body is larger than the limit of {limit} bytes.")
 
         started = False

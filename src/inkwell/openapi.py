@@ -44,6 +44,8 @@ def sse_response() -> dict[str, Any]:
         "MessageReplaceEventFrame",
         "MessageEndEventFrame",
         "ErrorEventFrame",
+        "TtsMessageEventFrame",
+        "TtsMessageEndEventFrame",
         "PingFrame",
     ]
     return {
@@ -66,7 +68,10 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 def _component_models() -> list[type[BaseModel]]:
     from inkwell.apps.protocol import AppInfo, AppMeta, AppParameters
+    from inkwell.audio import protocol as audio
     from inkwell.completion import protocol as completion
+    from inkwell.feedback import protocol as feedback
+    from inkwell.webapi import protocol as web
 
     return [
         completion.CompletionRequest,
@@ -78,6 +83,21 @@ def _component_models() -> list[type[BaseModel]]:
         AppInfo,
         AppParameters,
         AppMeta,
+        feedback.FeedbackRequest,
+        feedback.FeedbacksPage,
+        feedback.EndUserObject,
+        audio.TextToAudioRequest,
+        audio.AudioToTextResponse,
+        audio.TtsMessageEventFrame,
+        audio.TtsMessageEndEventFrame,
+        web.WebCompletionRequest,
+        web.SimpleCompletionResponse,
+        web.PassportResponse,
+        web.SiteObject,
+        web.WebSite,
+        web.SaveMessageRequest,
+        web.SavedMessagesPage,
+        feedback.FeedbackFields,  # the web API's feedback body (no `user`)
     ]
 
 
@@ -101,7 +121,15 @@ def build_schema(app: FastAPI) -> dict[str, Any]:
             components.setdefault(name, definition)
         components[model.__name__] = model_schema
     schema["components"]["securitySchemes"] = {
-        "AppApiKey": {"type": "http", "scheme": "bearer", "description": "App API key `app-...`"}
+        "AppApiKey": {"type": "http", "scheme": "bearer", "description": "App API key `app-...`"},
+        "WebPassport": {
+            "type": "apiKey",
+            "in": "header",
+            "name": "X-App-Passport",
+            "description": "Web API (`/api`): the passport from `GET /api/passport` (also accepted as "
+            "`Authorization: Bearer <passport>`)",
+        },
+        "AppCode": {"type": "apiKey", "in": "header", "name": "X-App-Code", "description": "The site code"},
     }
     schema["security"] = [{"AppApiKey": []}]
     return schema

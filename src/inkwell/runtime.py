@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 
 from inkwell.apps.service import AppCache
+from inkwell.audio.service import AudioService
 from inkwell.completion.delivery import stop_at_end_of_grace
 from inkwell.completion.pipeline import CompletionPipeline, drain_background
 from inkwell.completion.service import MessageStore
@@ -15,9 +16,12 @@ from inkwell.files.fetch import SafeFetcher
 from inkwell.files.s3 import S3Storage
 from inkwell.files.service import FileService
 from inkwell.files.storage import LocalStorage, Storage, megabytes
+from inkwell.moderation.registry import ModerationRegistry
 from inkwell.providers.registry import ProviderRegistry
 from inkwell.providers.tokenizer import warm as warm_tokenizer
+from inkwell.retrieval.service import RetrievalService
 from inkwell.settings import Settings
+from inkwell.sites.service import SavedMessages, SiteCache
 from inkwell.tasks.service import TaskService
 
 
@@ -40,6 +44,8 @@ class Runtime:
         self.db = Database(settings.database_url)
         self.apps = AppCache(self.db, settings.secret_key, settings.api_key_cache_seconds)
         self.end_users = EndUserService(self.db)
+        self.sites = SiteCache(self.db, settings.api_key_cache_seconds)
+        self.saved_messages = SavedMessages(self.db)
         self.providers = ProviderRegistry(settings)
         self.tasks = TaskService(
             redis_url=settings.redis_url,
@@ -49,6 +55,7 @@ class Runtime:
             poll_interval=settings.stop_poll_interval,
         )
         self.store = MessageStore(self.db)
+        self.retrieval = RetrievalService(self.db)
         self.files = FileService(
             self.db,
             make_storage(settings),
@@ -59,11 +66,14 @@ class Runtime:
             max_bytes=megabytes(settings.upload_image_file_size_limit),
             timeout=settings.remote_fetch_timeout,
         )
+        self.audio = AudioService.from_settings(settings, self.providers, self.db)
         self.pipeline = CompletionPipeline(
             providers=self.providers,
             store=self.store,
             tasks=self.tasks,
             max_execution_time=settings.app_max_execution_time,
+            moderation=ModerationRegistry.from_settings(settings, self.providers),
+            retrieval=self.retrieval,
         )
 
     def start(self) -> None:
@@ -86,9 +96,11 @@ class Runtime:
         self.tasks.stop_all()
         await drain_background(self.settings.shutdown_grace_seconds)
         await self.store.aclose()
+        await self.retrieval.aclose()  # the hit counts still in memory
         close_storage = getattr(self.files.storage, "aclose", None)
         if close_storage is not None:
             await close_storage()
         await self.tasks.aclose()
+        await self.audio.aclose()
         await self.providers.aclose()
         await self.db.dispose()

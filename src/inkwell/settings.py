@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PLACEHOLDER_SECRET = "inkwell-development-secret-change-me"
 
@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     upstream_connect_timeout: float = Field(default=10.0, gt=0)
     upstream_read_timeout: float = Field(default=300.0, gt=0)
     upstream_max_connections: int = Field(default=1000, gt=0)
+    # one moderation check (openai_moderation, an API-based extension), start to answer, in seconds
+    moderation_timeout: float = Field(default=10.0, gt=0)
 
     # shared state (SPEC §7, §10): Redis round trips fail fast, so an outage is a quick 503, not a hang
     redis_timeout: float = Field(default=2.0, gt=0)
@@ -83,12 +85,30 @@ class Settings(BaseSettings):
     remote_fetch_timeout: float = Field(default=10.0, gt=0)
     api_key_cache_seconds: float = Field(default=10.0, ge=0)
 
+    # audio (text-to-audio, audio-to-text, speech while streaming; providers in the providers file)
+    asr_file_size_limit: int = Field(default=30, gt=0)  # MB; the reference's fixed 30 MB
+    tts_max_text_length: int = Field(default=10000, gt=0)  # characters read aloud per request
+    tts_max_concurrency: int = Field(default=3, gt=0)  # sentences synthesized at once per stream
+    tts_timeout: float = Field(default=30.0, gt=0)  # seconds per sentence while streaming
+
+    # web API (/api) and the published page: passports expire after this many seconds; browser
+    # origins allowed to call /api with credentials (comma-separated; "*" reflects any origin)
+    passport_ttl_seconds: int = Field(default=86400, gt=0)
+    web_api_cors_allow_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
     log_level: str = "INFO"
 
     @field_validator("database_url")
     @classmethod
     def _normalize_db(cls, value: str) -> str:
         return normalize_database_url(value)
+
+    @field_validator("web_api_cors_allow_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [o.strip().rstrip("/") for o in value.split(",") if o.strip()]
+        return value
 
     @field_validator("redis_url")
     @classmethod

@@ -24,12 +24,26 @@ Scenarios:
 ``malformed_chunk``  ``drop_after`` text chunks, then a ``data:`` line that is not JSON
 ``inband_error``     ``drop_after`` text chunks, then ``data: {"error": {...}}``
 ``ignores_stream``   answers a streaming request with one JSON completion, as some servers do
+
+``POST /v1/moderations`` answers like OpenAI's moderation endpoint: one result per input string (a
+string or an array of strings), ``flagged`` when it contains one of ``moderation_flags``
+(case-insensitive). Those requests are recorded in ``moderation_requests`` (not in ``requests``);
+``moderation_status`` other than 200 answers that status with an OpenAI error body.
+
+``POST /v1/audio/speech`` answers real MP3 (a 440 Hz tone, 50 ms per input character, at most 2 s,
+LAME-encoded) in two chunks, ``speech_delay`` seconds after the request; ``speech_status`` other than
+200 answers that status with an OpenAI error body. ``POST /v1/audio/transcriptions`` (multipart
+``file``, ``model``, ...) answers ``{"text": transcript}`` or ``transcription_status`` with an error
+body. Both are recorded in ``audio_requests``: ``body`` is the JSON (speech) or the form fields with
+``file`` as ``{"filename", "content_type", "size"}`` (transcriptions).
 """
 
 from __future__ import annotations
 
+import array
 import asyncio
 import contextlib
+import math
 import socket
 import threading
 import time
@@ -183,6 +197,14 @@ class FakeOpenAI:
 
     def __init__(self) -> None:
         self.requests: list[RecordedRequest] = []
+        self.moderation_requests: list[RecordedRequest] = []
+        self.moderation_flags: set[str] = set()
+        self.moderation_status = 200
+        self.audio_requests: list[RecordedRequest] = []
+        self.speech_status = 200
+        self.speech_delay = 0.0
+        self.transcript = "hello from the fake transcriber"
+        self.transcription_status = 200
         self.default = scenario("normal")
         self.by_model: dict[str, Scenario] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -269,9 +291,12 @@ class FakeOpenAI:
     ) -> None:
         asyncio.set_event_loop(loop)
         try:
-            app = web.Application()
+            app = web.Application(client_max_size=64 * 1024 * 1024)  # audio uploads
             app.router.add_post("/v1/chat/completions", self._handle)
             app.router.add_post("/v1/completions", self._handle)
+            app.router.add_post("/v1/moderations", self._moderate)
+            app.router.add_post("/v1/audio/speech", self._speech)
+            app.router.add_post("/v1/audio/transcriptions", self._transcribe)
             # handler_cancellation: a client that goes away cancels its handler, which records it
             self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=2.0)
             loop.run_until_complete(self._runner.setup())
@@ -333,6 +358,108 @@ class FakeOpenAI:
             if not record.dropped.is_set():
                 record.disconnected.set()
             raise
+
+    async def _moderate(self, request: web.Request) -> web.StreamResponse:
+        raw = await request.read()
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            body = None
+        record = RecordedRequest(
+            method=request.method,
+            path=request.path,
+            headers={k.lower(): v for k, v in request.headers.items()},
+            raw=raw,
+            body=body,
+            scenario=self.default,
+        )
+        self.moderation_requests.append(record)
+        record.finished.set()
+        if self.moderation_status != 200:
+            error = {"message": "moderation failed", "type": "server_error", "param": None, "code": None}
+            return web.json_response({"error": error}, status=self.moderation_status)
+        texts = body.get("input") if isinstance(body, dict) else None
+        if isinstance(texts, str):
+            texts = [texts]
+        if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+            return web.json_response({"error": {"message": "'input' is required", "code": None}}, status=400)
+        results = []
+        for text in texts:
+            hit = any(word.lower() in text.lower() for word in self.moderation_flags)
+            results.append(
+                {
+                    "flagged": hit,
+                    "categories": {"violence": hit, "harassment": False},
+                    "category_scores": {"violence": 0.98 if hit else 0.001, "harassment": 0.0001},
+                }
+            )
+        return web.json_response({"id": "modr-fake", "model": body.get("model"), "results": results})
+
+    async def _speech(self, request: web.Request) -> web.StreamResponse:
+        raw = await request.read()
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            body = None
+        record = RecordedRequest(
+            method=request.method,
+            path=request.path,
+            headers={k.lower(): v for k, v in request.headers.items()},
+            raw=raw,
+            body=body,
+            scenario=self.default,
+        )
+        self.audio_requests.append(record)
+        if self.speech_status != 200:
+            record.finished.set()
+            error = {"message": "speech failed", "type": "server_error", "param": None, "code": None}
+            return web.json_response({"error": error}, status=self.speech_status)
+        text = body.get("input") if isinstance(body, dict) else None
+        if not isinstance(text, str) or not text or not body.get("voice"):
+            record.finished.set()
+            error = {"message": "'input' and 'voice' are required", "type": "invalid_request_error", "code": None}
+            return web.json_response({"error": error}, status=400)
+        try:
+            if self.speech_delay:
+                await self._pause(request, self.speech_delay)
+            audio = tone_mp3(min(0.05 * len(text), 2.0))
+            resp = web.StreamResponse(status=200, headers={"Content-Type": "audio/mpeg"})
+            await resp.prepare(request)
+            half = len(audio) // 2
+            await self._write(request, resp, audio[:half])
+            record.finished.set()
+            await resp.write_eof(audio[half:])
+            return resp
+        except (asyncio.CancelledError, ConnectionError, _ClientGone):
+            record.disconnected.set()
+            raise
+
+    async def _transcribe(self, request: web.Request) -> web.StreamResponse:
+        fields: dict[str, Any] = {}
+        form = await request.post()
+        for name, value in form.items():
+            if isinstance(value, web.FileField):
+                data = value.file.read()
+                fields[name] = {"filename": value.filename, "content_type": value.content_type, "size": len(data)}
+            else:
+                fields[name] = str(value)
+        record = RecordedRequest(
+            method=request.method,
+            path=request.path,
+            headers={k.lower(): v for k, v in request.headers.items()},
+            raw=b"",
+            body=fields,
+            scenario=self.default,
+        )
+        self.audio_requests.append(record)
+        record.finished.set()
+        if self.transcription_status != 200:
+            error = {"message": "transcription failed", "type": "server_error", "param": None, "code": None}
+            return web.json_response({"error": error}, status=self.transcription_status)
+        if "file" not in fields or not fields.get("model"):
+            error = {"message": "'file' and 'model' are required", "type": "invalid_request_error", "code": None}
+            return web.json_response({"error": error}, status=400)
+        return web.json_response({"text": self.transcript})
 
     # one chunk object of each protocol ----------------------------------------------------------
 
@@ -468,6 +595,18 @@ class FakeOpenAI:
             body["usage"] = self._usage(sc)
         record.finished.set()
         return web.json_response(body)
+
+
+def tone_mp3(seconds: float, rate: int = 22050) -> bytes:
+    """A 440 Hz tone as MP3 (real frames a decoder plays)."""
+    import lameenc
+
+    samples = array.array("h", (int(8000 * math.sin(2 * math.pi * 440 * i / rate)) for i in range(int(seconds * rate))))
+    encoder = lameenc.Encoder()
+    encoder.set_bit_rate(48)
+    encoder.set_in_sample_rate(rate)
+    encoder.set_channels(1)
+    return bytes(encoder.encode(samples.tobytes()) + encoder.flush())
 
 
 @contextlib.contextmanager

@@ -10,7 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from inkwell.moderation.keywords import KeywordModeration
+from inkwell.moderation.validate import validate_block
+from inkwell.retrieval.config import RetrievalConfig
 
 FORM_TYPES = ("text-input", "paragraph", "select", "number", "checkbox", "external_data_tool")
 
@@ -72,6 +73,8 @@ class AppConfig(BaseModel):
     completion_prompt_text: str = ""
     user_input_form: list[FormItem] = Field(default_factory=list)
     dataset_query_variable: str | None = None
+    # ``dataset_configs`` (and the legacy ``agent_mode`` dataset tools); None: no enabled dataset
+    retrieval: RetrievalConfig | None = None
     retriever_resource: FeatureToggle = Field(default_factory=lambda: FeatureToggle(enabled=True))
     more_like_this: FeatureToggle = Field(default_factory=FeatureToggle)
     speech_to_text: FeatureToggle = Field(default_factory=FeatureToggle)
@@ -90,6 +93,7 @@ class AppConfig(BaseModel):
             "prompt_type": raw.get("prompt_type") or "simple",
             "user_input_form": parse_form(raw.get("user_input_form") or []),
             "dataset_query_variable": raw.get("dataset_query_variable") or None,
+            "retrieval": RetrievalConfig.of(raw),
         }
         chat_cfg = raw.get("chat_prompt_config") or {}
         if isinstance(chat_cfg, dict):
@@ -100,7 +104,7 @@ class AppConfig(BaseModel):
             data["completion_prompt_text"] = prompt.get("text", "") if isinstance(prompt, dict) else ""
         moderation = raw.get("sensitive_word_avoidance")
         if isinstance(moderation, dict):
-            KeywordModeration.of(moderation)  # a block the reference would refuse is refused here too
+            validate_block(moderation)  # a block the reference would refuse is refused here too
             data["sensitive_word_avoidance"] = moderation
         for key in ("retriever_resource", "more_like_this", "speech_to_text"):
             if isinstance(raw.get(key), dict):

@@ -34,4 +34,16 @@ class ErrorEvent:
     error: InkwellError
 
 
-Event = MessageChunk | MessageReplace | MessageEnd | ErrorEvent
+@dataclass(slots=True)
+class TtsMessage:
+    """Speech while streaming (audio/streaming.py): base64 of an MP3 clip of the next sentence(s)."""
+
+    audio: str
+
+
+@dataclass(slots=True)
+class TtsMessageEnd:
+    """After the last ``tts_message`` (its ``audio`` is ``""``)."""
+
+
+Event = MessageChunk | MessageReplace | MessageEnd | ErrorEvent | TtsMessage | TtsMessageEnd

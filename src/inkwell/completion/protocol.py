@@ -63,9 +63,37 @@ class Usage(BaseModel):
     time_to_generate: float | None
 
 
+class RetrieverResource(BaseModel):
+    """A citation: a dataset segment in the answer's context (the web API omits two fields)."""
+
+    # reference full form, best first; the web API's simple form leaves out retriever_from, doc_metadata
+
+    position: int = Field(description="1, 2, ... in the order of the score")
+    dataset_id: str
+    dataset_name: str
+    document_id: str
+    document_name: str
+    data_source_type: str = Field(description="`upload_file`")
+    segment_id: str
+    retriever_from: str = Field(description="`api` (service API) or `web_app`")
+    score: float = Field(description="relevance in [0, 1], higher is better")
+    hit_count: int = Field(description="how often the segment was retrieved before")
+    word_count: int = Field(description="characters in the segment, as the reference counts them")
+    segment_position: int = Field(description="1-based position of the segment in its document")
+    index_node_hash: str = Field(description="sha256 of the segment's content")
+    content: str
+    page: None = None
+    doc_metadata: None = None
+    title: None = None
+    files: None = None
+    summary: None = None
+
+
 class Metadata(BaseModel):
     annotation_reply: None = None
-    retriever_resources: list[dict[str, Any]]
+    retriever_resources: list[RetrieverResource] = Field(
+        description="Citations, when the app retrieves from datasets and `retriever_resource` is enabled; else empty."
+    )
     usage: Usage
 
 
@@ -104,7 +132,10 @@ class MessageEventFrame(BaseModel):
 
 
 class MessageReplaceEventFrame(BaseModel):
-    """`data: {"event": "message_replace", ...}` - output moderation replaced the whole answer."""
+    """`data: {"event": "message_replace", ...}` - output moderation replaced the whole answer so far."""
+
+    # the client replaces everything it has; after a preset no model text follows, after an extension's
+    # `overridden` rewrite the stream goes on with more `message` events
 
     event: Literal["message_replace"]
     message_id: str

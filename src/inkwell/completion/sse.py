@@ -13,7 +13,15 @@ from typing import Any
 
 import orjson
 
-from inkwell.completion.events import ErrorEvent, Event, MessageChunk, MessageEnd, MessageReplace
+from inkwell.completion.events import (
+    ErrorEvent,
+    Event,
+    MessageChunk,
+    MessageEnd,
+    MessageReplace,
+    TtsMessage,
+    TtsMessageEnd,
+)
 from inkwell.completion.pipeline import Generation
 from inkwell.errors import InkwellError
 
@@ -24,9 +32,14 @@ def _frame(payload: dict[str, Any]) -> bytes:
     return b"data: " + orjson.dumps(payload) + b"\n\n"
 
 
+# what the simple (web) form of a citation leaves out (reference §1.3)
+_FULL_FORM_ONLY = ("retriever_from", "doc_metadata")
+
+
 def end_metadata(event: MessageEnd, *, full: bool) -> dict[str, Any]:
     if not full:
-        return {"retriever_resources": event.retriever_resources}
+        simple = [{k: v for k, v in r.items() if k not in _FULL_FORM_ONLY} for r in event.retriever_resources]
+        return {"retriever_resources": simple}
     return {
         "annotation_reply": None,
         "retriever_resources": event.retriever_resources,
@@ -69,6 +82,10 @@ class FrameEncoder:
                     "reason": event.reason,
                 }
             )
+        if isinstance(event, TtsMessage | TtsMessageEnd):
+            audio = event.audio if isinstance(event, TtsMessage) else ""
+            event_name = "tts_message" if isinstance(event, TtsMessage) else "tts_message_end"
+            return _frame({"event": event_name, **self._head, "workflow_run_id": None, "audio": audio})
         assert isinstance(event, ErrorEvent)
         error = event.error
         return _frame(
@@ -94,13 +111,12 @@ async def sse_stream(
 async def blocking_body(gen: Generation, events: AsyncGenerator[Event, None], *, full: bool = True) -> dict[str, Any]:
     """Fold the events into the blocking response; an error event becomes the HTTP error."""
     answer: list[str] = []
-    replaced: str | None = None
     end: MessageEnd | None = None
     async for event in events:
         if isinstance(event, MessageChunk):
             answer.extend(event.texts)
-        elif isinstance(event, MessageReplace):
-            replaced = event.answer
+        elif isinstance(event, MessageReplace):  # the whole answer so far; later chunks follow it
+            answer = [event.answer]
         elif isinstance(event, MessageEnd):
             end = event
         elif isinstance(event, ErrorEvent):
@@ -113,7 +129,7 @@ async def blocking_body(gen: Generation, events: AsyncGenerator[Event, None], *,
         "id": gen.message_id,
         "message_id": gen.message_id,
         "mode": "completion",
-        "answer": replaced if replaced is not None else "".join(answer),
+        "answer": "".join(answer),
         "metadata": end_metadata(end, full=full),
         "created_at": gen.created_at,
     }

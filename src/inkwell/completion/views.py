@@ -12,12 +12,14 @@ from inkwell.apps.config import AppConfig
 from inkwell.apps.service import LoadedApp
 from inkwell.auth.deps import AppDep, RuntimeDep, get_runtime, require_app
 from inkwell.completion.delivery import ClientDisconnected, EventStream, cancel_on_disconnect, detach
-from inkwell.completion.protocol import CompletionRequest
+from inkwell.completion.pipeline import Generation
+from inkwell.completion.protocol import CompletionRequest, FileInput
 from inkwell.completion.sse import blocking_body, sse_stream
 from inkwell.errors import AppUnavailable, InvalidParam
 from inkwell.files.attach import FilePolicy, attach, resolve_files
 from inkwell.http import JSONResponse, read_json_object
 from inkwell.openapi import body_of, error_responses, json_response, sse_response
+from inkwell.runtime import Runtime
 
 router = APIRouter(prefix="/v1", tags=["completion"])
 
@@ -59,11 +61,29 @@ async def create_completion_message(request: Request) -> Response:
         query=body.query,
     )
     gen.set_end_user(await runtime.end_users.get_or_create(loaded.app.id, body.user))
+    return await generate(request, runtime, loaded, gen, files=body.files, streaming=body.response_mode == "streaming")
+
+
+async def generate(
+    request: Request,
+    runtime: Runtime,
+    loaded: LoadedApp,
+    gen: Generation,
+    *,
+    files: list[FileInput] | None,
+    streaming: bool,
+    full: bool = True,
+) -> Response:
+    """Attach the request's files, admit the task against the app's limits, run it, render it.
+
+    Shared by ``/v1`` (``full``: usage in the metadata) and the web API ``/api`` (the simple form).
+    ``gen`` is prepared and bound to its end user by the caller.
+    """
     settings = runtime.settings
-    if body.files:
+    if files:
         file_upload = loaded.app.app_model_config.get("file_upload")
         gen.attachments = await resolve_files(
-            body.files,
+            files,
             file_upload=file_upload,
             app_id=loaded.app.id,
             end_user_id=gen.end_user_id,
@@ -84,9 +104,11 @@ async def create_completion_message(request: Request) -> Response:
     events = runtime.pipeline.run(gen)
     if settings.continue_on_disconnect:
         events = detach(events)
-    if body.response_mode == "streaming":
+    if streaming:  # speech while streaming, when the app autoplays it (blocking mode never speaks)
+        handle = gen.handle
+        events = runtime.audio.autoplay(loaded.app.app_model_config, events, stopped=lambda: handle.stop_requested)
         return EventStream(
-            sse_stream(gen, events),
+            sse_stream(gen, events, full=full),
             headers=SSE_HEADERS,
             ping_interval=settings.ping_interval,
             background=BackgroundTask(runtime.pipeline.abandon, gen),
@@ -94,8 +116,8 @@ async def create_completion_message(request: Request) -> Response:
     try:
         async with aclosing(events):
             if settings.continue_on_disconnect:
-                return JSONResponse(await blocking_body(gen, events))
-            return JSONResponse(await cancel_on_disconnect(request.receive, blocking_body(gen, events)))
+                return JSONResponse(await blocking_body(gen, events, full=full))
+            return JSONResponse(await cancel_on_disconnect(request.receive, blocking_body(gen, events, full=full)))
     except ClientDisconnected:
         return Response(status_code=499)  # nobody reads it; the row was saved as stopped
     finally:

@@ -23,7 +23,9 @@ class EndUserService:
         self.db = db
         self._ids: OrderedDict[tuple[str, str, str], str] = OrderedDict()
 
-    async def get_or_create(self, app_id: str, session_id: str, *, type: str = "service-api") -> str:
+    async def get_or_create(
+        self, app_id: str, session_id: str, *, type: str = "service-api", is_anonymous: bool = False
+    ) -> str:
         """Return the end user's id, creating the row on first use.
 
         Concurrent first requests race on ``INSERT ... ON CONFLICT DO NOTHING``: one inserts, all then
@@ -40,7 +42,7 @@ class EndUserService:
             "app_id": app_id,
             "session_id": session_id,
             "type": type,
-            "is_anonymous": False,
+            "is_anonymous": is_anonymous,
             "created_at": utcnow(),
         }
         table = EndUser.__table__  # type: ignore[attr-defined]

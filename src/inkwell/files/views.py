@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
+from starlette.datastructures import FormData
 from starlette.datastructures import UploadFile as FormFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response, StreamingResponse
 
 from inkwell.auth.deps import AppDep, RuntimeDep
 from inkwell.errors import InvalidParam
+from inkwell.files.models import UploadFile
 from inkwell.files.service import NoFileUploaded, TooManyFiles, file_object
 from inkwell.http import JSONResponse
 from inkwell.openapi import error_responses
+from inkwell.runtime import Runtime
 
 router = APIRouter(prefix="/v1", tags=["files"])
 
@@ -68,6 +72,20 @@ FILE_OBJECT = {
     },
 )
 async def upload_file(request: Request, loaded: AppDep, runtime: RuntimeDep) -> Response:
+    async def end_user(form: FormData) -> str:
+        user = form.get("user")
+        session_id = user if isinstance(user, str) and user else DEFAULT_USER
+        return await runtime.end_users.get_or_create(loaded.app.id, session_id)
+
+    row = await receive_upload(request, runtime, loaded.app.id, end_user)
+    return JSONResponse(file_object(row), status_code=201)
+
+
+async def receive_upload(
+    request: Request, runtime: Runtime, app_id: str, end_user: Callable[[FormData], Awaitable[str]]
+) -> UploadFile:
+    """The one ``file`` part of a multipart body, stored for ``app_id`` and the end user ``end_user``
+    resolves from the form (``/v1`` reads a ``user`` field; ``/api`` has the passport's)."""
     if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
         raise NoFileUploaded()
     try:
@@ -82,15 +100,12 @@ async def upload_file(request: Request, loaded: AppDep, runtime: RuntimeDep) -> 
             raise NoFileUploaded()
         if len(parts) > 1:
             raise TooManyFiles()
-        user = form.get("user")
-        session_id = user if isinstance(user, str) and user else DEFAULT_USER
-        end_user_id = await runtime.end_users.get_or_create(loaded.app.id, session_id)
-        row = await runtime.files.upload(
-            app_id=loaded.app.id, end_user_id=end_user_id, filename=parts[0].filename or "", source=parts[0]
+        end_user_id = await end_user(form)
+        return await runtime.files.upload(
+            app_id=app_id, end_user_id=end_user_id, filename=parts[0].filename or "", source=parts[0]
         )
     finally:
         await form.close()
-    return JSONResponse(file_object(row), status_code=201)
 
 
 @router.get(

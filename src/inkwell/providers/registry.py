@@ -12,6 +12,8 @@ Providers file (``INKWELL_PROVIDERS_FILE``), YAML::
             pricing: {input: "0.00015", output: "0.0006", unit: "0.001", currency: USD}
 
 A DSL provider ``langgenius/openai/openai`` and ``openai`` both mean the provider named ``openai``.
+Beside ``providers:`` the file may hold ``moderation:`` and ``extensions:`` sections, read by
+``inkwell.moderation.registry``.
 """
 
 from __future__ import annotations
