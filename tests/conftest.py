@@ -29,6 +29,7 @@ from inkwell.cli import upgrade_database
 from inkwell.db import Database
 from inkwell.main import create_app
 from inkwell.settings import Settings
+from tests.fakes.openai_upstream import FakeOpenAI
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples" / "apps"
@@ -340,3 +341,10 @@ async def seed_db(database_url: str, text: str, base_url: str) -> SeededApp:
     finally:
         await db.dispose()
     return SeededApp(app_id=app.id, key=key, base_url=base_url)
+
+
+@pytest.fixture
+def fake_openai() -> Iterator[FakeOpenAI]:
+    """A fake OpenAI-compatible upstream on loopback (``tests/fakes/openai_upstream.py``), one per test."""
+    with FakeOpenAI() as fake:
+        yield fake

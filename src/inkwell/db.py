@@ -11,6 +11,10 @@ from typing import Any
 
 import orjson
 from sqlalchemy import event
+from sqlalchemy.dialects.postgresql import Insert as PostgresInsert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import Insert as SQLiteInsert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 
@@ -66,6 +70,11 @@ class Database:
     @property
     def is_sqlite(self) -> bool:
         return self.url.startswith("sqlite")
+
+    def insert_into(self, model: Any) -> SQLiteInsert | PostgresInsert:
+        """``INSERT INTO`` the table of ``model`` in this database's dialect, for ``ON CONFLICT`` clauses."""
+        table = model.__table__
+        return sqlite_insert(table) if self.is_sqlite else pg_insert(table)
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:

@@ -8,13 +8,16 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
+from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -62,6 +65,27 @@ async def read_json_object(request: Request) -> dict[str, Any]:
     return data
 
 
+@asynccontextmanager
+async def multipart_form(
+    request: Request, *, max_files: int, not_multipart: InkwellError, too_many_files: InkwellError
+) -> AsyncIterator[FormData]:
+    """The request's ``multipart/form-data`` body (at most ``max_files`` files and 16 fields), closed
+    (its spooled files deleted) on exit. Raises ``not_multipart`` for another Content-Type and
+    ``too_many_files`` past ``max_files``."""
+    if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
+        raise not_multipart
+    try:
+        form = await request.form(max_files=max_files, max_fields=16)
+    except StarletteHTTPException as exc:
+        if "files" in str(exc.detail).lower():
+            raise too_many_files from None
+        raise InvalidParam(f"Malformed multipart body: {exc.detail}") from None
+    try:
+        yield form
+    finally:
+        await form.close()
+
+
 def validation_message(exc: Any) -> str:
     """One line naming the field, from a pydantic or FastAPI validation error."""
     errors = exc.errors()
@@ -74,6 +98,17 @@ def validation_message(exc: Any) -> str:
         loc = loc[1:]
     field = ".".join(loc) or "body"
     return f"{field}: {first.get('msg', 'invalid value')}"
+
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def parse_body(model: type[ModelT], data: dict[str, Any]) -> ModelT:
+    """``data`` as ``model``, or ``invalid_param`` naming the first bad field."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidParam(validation_message(exc)) from None
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -59,6 +59,22 @@ def sse_response() -> dict[str, Any]:
     }
 
 
+def multipart_file_body(*, with_user: bool) -> dict[str, Any]:
+    """A ``multipart/form-data`` request body of one required ``file`` part (and, for the service API,
+    an optional ``user`` field; the web API's end user is the passport's)."""
+    properties: dict[str, Any] = {"file": {"type": "string", "format": "binary"}}
+    if with_user:
+        properties["user"] = {"type": "string", "description": "End-user identifier (optional)"}
+    schema = {"type": "object", "required": ["file"], "properties": properties}
+    return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}}
+
+
+MP3_RESPONSE: dict[str, Any] = {
+    "description": "MP3 audio",
+    "content": {"audio/mpeg": {"schema": {"type": "string", "format": "binary"}}},
+}
+
+
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {
         status: {"description": ERROR_DESCRIPTIONS[status], "content": json_response("ErrorBody")}

@@ -8,7 +8,7 @@ import math
 import struct
 import uuid
 import wave
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -96,15 +96,6 @@ async def audio_to_text(
         files={"file": (filename, data, content_type)},
         data={"user": "speaker"},
     )
-
-
-@pytest.fixture
-def fake_openai() -> Iterator[FakeOpenAI]:
-    fake = FakeOpenAI().start()
-    try:
-        yield fake
-    finally:
-        fake.stop()
 
 
 def write_providers_file(

@@ -29,7 +29,7 @@ from inkwell.main import create_app
 from inkwell.runtime import Runtime
 from inkwell.tasks.backends import LocalBackend
 from tests.conftest import SeededApp, dsl, make_settings, seed_db
-from tests.providers.conftest import fake_openai, openai_server  # noqa: F401 - fixtures for test_upstream_closed
+from tests.providers.conftest import openai_server  # noqa: F401 - a fixture for test_upstream_closed
 from tests.streaming.conftest import PING, frame_json
 
 BOUND = 5.0  # seconds: every wait in these tests is bounded by this

@@ -322,14 +322,10 @@ class FakeOpenAI:
 
     # ---------------------------------------------------------------------------------------- protocol
 
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
-        raw = await request.read()
-        try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            body = None
+    def _record(self, request: web.Request, raw: bytes, body: Any) -> RecordedRequest:
+        """What ``request`` was, under the scenario of the ``model`` its body names."""
         model = body.get("model") if isinstance(body, dict) else None
-        record = RecordedRequest(
+        return RecordedRequest(
             method=request.method,
             path=request.path,
             headers={k.lower(): v for k, v in request.headers.items()},
@@ -338,6 +334,19 @@ class FakeOpenAI:
             scenario=self.scenario_for(model),
             peer=request.transport.get_extra_info("peername") if request.transport is not None else None,
         )
+
+    async def _receive_json(self, request: web.Request) -> RecordedRequest:
+        """The request with its JSON body read (``body`` None when it is not JSON)."""
+        raw = await request.read()
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            body = None
+        return self._record(request, raw, body)
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        record = await self._receive_json(request)
+        body = record.body
         self.requests.append(record)
         if not isinstance(body, dict):
             return web.json_response(
@@ -360,19 +369,8 @@ class FakeOpenAI:
             raise
 
     async def _moderate(self, request: web.Request) -> web.StreamResponse:
-        raw = await request.read()
-        try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            body = None
-        record = RecordedRequest(
-            method=request.method,
-            path=request.path,
-            headers={k.lower(): v for k, v in request.headers.items()},
-            raw=raw,
-            body=body,
-            scenario=self.default,
-        )
+        record = await self._receive_json(request)
+        body = record.body
         self.moderation_requests.append(record)
         record.finished.set()
         if self.moderation_status != 200:
@@ -396,19 +394,8 @@ class FakeOpenAI:
         return web.json_response({"id": "modr-fake", "model": body.get("model"), "results": results})
 
     async def _speech(self, request: web.Request) -> web.StreamResponse:
-        raw = await request.read()
-        try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            body = None
-        record = RecordedRequest(
-            method=request.method,
-            path=request.path,
-            headers={k.lower(): v for k, v in request.headers.items()},
-            raw=raw,
-            body=body,
-            scenario=self.default,
-        )
+        record = await self._receive_json(request)
+        body = record.body
         self.audio_requests.append(record)
         if self.speech_status != 200:
             record.finished.set()
@@ -443,14 +430,7 @@ class FakeOpenAI:
                 fields[name] = {"filename": value.filename, "content_type": value.content_type, "size": len(data)}
             else:
                 fields[name] = str(value)
-        record = RecordedRequest(
-            method=request.method,
-            path=request.path,
-            headers={k.lower(): v for k, v in request.headers.items()},
-            raw=b"",
-            body=fields,
-            scenario=self.default,
-        )
+        record = self._record(request, b"", fields)
         self.audio_requests.append(record)
         record.finished.set()
         if self.transcription_status != 200:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,55 +31,57 @@ from tests.moderation.support import (
 
 
 @pytest.fixture
-def fake_openai() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI() as fake:
-        yield fake
-
-
-@pytest.fixture
 def extension() -> Iterator[FakeExtension]:
     with FakeExtension() as fake:
         yield fake
 
 
-async def moderated_app(
-    server_factory: Callable[..., RunningServer],
-    tmp_path: Path,
-    fake_openai: FakeOpenAI,
-    block: dict[str, Any],
-    *,
-    extension_url: str,
-    api_key: str = "ext-secret-key",
-    check_seconds: float = 2.0,
-) -> tuple[RunningServer, SeededApp, str]:
-    path = write_providers_file(
-        tmp_path, openai_url=fake_openai.base_url, extension_url=extension_url, api_key=api_key, timeout=check_seconds
-    )
-    running = server_factory(providers_file=path)
-    app = await seed(
-        running,
-        dsl(
-            f"api-mod-{uuid.uuid4().hex[:6]}",
-            model=OPENAI_MODEL,
-            pre_prompt="Write about {{topic}}. {{notes}}",
-            user_input_form=FORM,
-            sensitive_word_avoidance=block,
-        ),
-    )
-    return running, app, f"{app.base_url}/v1/completion-messages"
+Moderated = Callable[..., Awaitable[tuple[RunningServer, SeededApp, str]]]
+
+
+@pytest.fixture
+def moderated_app(
+    server_factory: Callable[..., RunningServer], tmp_path: Path, fake_openai: FakeOpenAI, extension: FakeExtension
+) -> Moderated:
+    """Starts a server whose providers file points at the fake model and an extension (``extension``
+    unless ``extension_url`` says otherwise), and seeds an app with the ``api`` moderation ``block``;
+    gives (server, app, completion URL)."""
+
+    async def start(
+        block: dict[str, Any],
+        *,
+        extension_url: str | None = None,
+        api_key: str = "ext-secret-key",
+        check_seconds: float = 2.0,
+    ) -> tuple[RunningServer, SeededApp, str]:
+        path = write_providers_file(
+            tmp_path,
+            openai_url=fake_openai.base_url,
+            extension_url=extension_url or extension.url,
+            api_key=api_key,
+            timeout=check_seconds,
+        )
+        running = server_factory(providers_file=path)
+        app = await seed(
+            running,
+            dsl(
+                f"api-mod-{uuid.uuid4().hex[:6]}",
+                model=OPENAI_MODEL,
+                pre_prompt="Write about {{topic}}. {{notes}}",
+                user_input_form=FORM,
+                sensitive_word_avoidance=block,
+            ),
+        )
+        return running, app, f"{app.base_url}/v1/completion-messages"
+
+    return start
 
 
 async def test_flagged_input_answers_the_extensions_preset_and_never_calls_the_model(
-    client: httpx.AsyncClient,
-    server_factory: Callable[..., RunningServer],
-    tmp_path: Path,
-    fake_openai: FakeOpenAI,
-    extension: FakeExtension,
+    client: httpx.AsyncClient, fake_openai: FakeOpenAI, extension: FakeExtension, moderated_app: Moderated
 ) -> None:
     extension.flag_words = {"forbidden"}
-    running, app, url = await moderated_app(
-        server_factory, tmp_path, fake_openai, api_block(), extension_url=extension.url
-    )
+    running, app, url = await moderated_app(api_block())
     body = {"inputs": {"topic": "otters", "notes": "something FORBIDDEN"}, "query": "and more", "user": "u"}
     resp = await client.post(url, headers=app.headers, json=body)
     assert resp.status_code == 200, resp.text
@@ -115,17 +117,11 @@ async def test_flagged_input_answers_the_extensions_preset_and_never_calls_the_m
 
 
 async def test_overridden_input_reaches_the_model_and_is_stored(
-    client: httpx.AsyncClient,
-    server_factory: Callable[..., RunningServer],
-    tmp_path: Path,
-    fake_openai: FakeOpenAI,
-    extension: FakeExtension,
+    client: httpx.AsyncClient, fake_openai: FakeOpenAI, extension: FakeExtension, moderated_app: Moderated
 ) -> None:
     extension.flag_words = {"555-0199"}
     extension.action = "overridden"
-    running, app, url = await moderated_app(
-        server_factory, tmp_path, fake_openai, api_block(), extension_url=extension.url
-    )
+    running, app, url = await moderated_app(api_block())
     for mode in ("blocking", "streaming"):
         body = {
             "inputs": {"topic": "call me at 555-0199", "notes": ""},
@@ -155,20 +151,14 @@ async def test_overridden_input_reaches_the_model_and_is_stored(
 
 
 async def test_output_flagged_mid_stream_without_stalling_the_tokens(
-    client: httpx.AsyncClient,
-    server_factory: Callable[..., RunningServer],
-    tmp_path: Path,
-    fake_openai: FakeOpenAI,
-    extension: FakeExtension,
+    client: httpx.AsyncClient, fake_openai: FakeOpenAI, extension: FakeExtension, moderated_app: Moderated
 ) -> None:
     extension.flag_words = {"leaked"}
     extension.preset = "Withheld by the content filter."
     extension.delay = {POINT_OUTPUT: 0.4}  # a slow check: tokens must keep flowing meanwhile
     texts = [f"word{i:03d} " for i in range(30)] + ["LEAKED "] + [f"more{i:03d} " for i in range(300)]
     fake_openai.set_scenario("slow", texts=texts, delay=0.005)
-    running, app, url = await moderated_app(
-        server_factory, tmp_path, fake_openai, api_block(inputs=False, outputs=True), extension_url=extension.url
-    )
+    running, app, url = await moderated_app(api_block(inputs=False, outputs=True))
     events = await timed_stream(client, url, app.headers, {"inputs": {"topic": "otters"}, "user": "u"})
     kinds = [e["event"] for _, e in events]
     assert kinds[-2:] == ["message_replace", "message_end"], kinds[-5:]
@@ -190,18 +180,12 @@ async def test_output_flagged_mid_stream_without_stalling_the_tokens(
 
 
 async def test_a_flag_while_waiting_for_the_model_is_applied_at_once(
-    client: httpx.AsyncClient,
-    server_factory: Callable[..., RunningServer],
-    tmp_path: Path,
-    fake_openai: FakeOpenAI,
-    extension: FakeExtension,
+    client: httpx.AsyncClient, fake_openai: FakeOpenAI, extension: FakeExtension, moderated_app: Moderated
 ) -> None:
     """The model sends 310 characters, then is silent for 3 s: the verdict must not wait for it."""
     extension.flag_words = {"leaked"}
     fake_openai.set_scenario("slow", texts=["LEAKED " + "x" * 303, "tail"], delay=3.0)
-    running, app, url = await moderated_app(
-        server_factory, tmp_path, fake_openai, api_block(inputs=False, outputs=True), extension_url=extension.url
-    )
+    running, app, url = await moderated_app(api_block(inputs=False, outputs=True))
     events = await timed_stream(client, url, app.headers, {"inputs": {"topic": "otters"}, "user": "u"})
     kinds = [e["event"] for _, e in events]
     assert kinds == ["message", "message_replace", "message_end"], kinds
@@ -218,18 +202,12 @@ async def test_a_flag_while_waiting_for_the_model_is_applied_at_once(
 
 
 async def test_output_overridden_rewrites_the_answer(
-    client: httpx.AsyncClient,
-    server_factory: Callable[..., RunningServer],
-    tmp_path: Path,
-    fake_openai: FakeOpenAI,
-    extension: FakeExtension,
+    client: httpx.AsyncClient, fake_openai: FakeOpenAI, extension: FakeExtension, moderated_app: Moderated
 ) -> None:
     extension.flag_words = {"secret"}
     extension.action = "overridden"
     fake_openai.set_scenario("normal", texts=["The ", "secret ", "is ", "out."])
-    running, app, url = await moderated_app(
-        server_factory, tmp_path, fake_openai, api_block(inputs=False, outputs=True), extension_url=extension.url
-    )
+    running, app, url = await moderated_app(api_block(inputs=False, outputs=True))
     blocking = await client.post(url, headers=app.headers, json={"inputs": {"topic": "x"}, "user": "u"})
     assert blocking.json()["answer"] == f"The {REDACTED} is out."
     assert (await stored_message(running, blocking.json()["message_id"])).answer == f"The {REDACTED} is out."
@@ -243,12 +221,7 @@ async def test_output_overridden_rewrites_the_answer(
 
 @pytest.mark.parametrize("failure", ["down", "wrong_key", "http_500", "timeout"])
 async def test_input_moderation_fails_closed(
-    failure: str,
-    client: httpx.AsyncClient,
-    server_factory: Callable[..., RunningServer],
-    tmp_path: Path,
-    fake_openai: FakeOpenAI,
-    extension: FakeExtension,
+    failure: str, client: httpx.AsyncClient, fake_openai: FakeOpenAI, extension: FakeExtension, moderated_app: Moderated
 ) -> None:
     extension_url, api_key, check_seconds = extension.url, "ext-secret-key", 2.0
     if failure == "down":
@@ -261,9 +234,6 @@ async def test_input_moderation_fails_closed(
         extension.delay = {POINT_INPUT: 3.0}
         check_seconds = 0.3
     running, app, url = await moderated_app(
-        server_factory,
-        tmp_path,
-        fake_openai,
         api_block(),
         extension_url=extension_url,
         api_key=api_key,
@@ -297,16 +267,10 @@ async def test_input_moderation_fails_closed(
 
 
 async def test_output_moderation_fails_open_and_is_counted(
-    client: httpx.AsyncClient,
-    server_factory: Callable[..., RunningServer],
-    tmp_path: Path,
-    fake_openai: FakeOpenAI,
-    extension: FakeExtension,
+    client: httpx.AsyncClient, extension: FakeExtension, moderated_app: Moderated
 ) -> None:
     extension.status = 503
-    running, app, url = await moderated_app(
-        server_factory, tmp_path, fake_openai, api_block(inputs=False, outputs=True), extension_url=extension.url
-    )
+    running, app, url = await moderated_app(api_block(inputs=False, outputs=True))
     before = stats.output_failures
     resp = await client.post(url, headers=app.headers, json={"inputs": {"topic": "otters"}, "user": "u"})
     assert resp.status_code == 200, resp.text
@@ -325,12 +289,9 @@ async def test_output_moderation_fails_open_and_is_counted(
 
 
 async def test_an_unconfigured_extension_is_refused(
-    client: httpx.AsyncClient, server_factory: Callable[..., RunningServer], tmp_path: Path, fake_openai: FakeOpenAI
+    client: httpx.AsyncClient, fake_openai: FakeOpenAI, moderated_app: Moderated
 ) -> None:
     running, app, url = await moderated_app(
-        server_factory,
-        tmp_path,
-        fake_openai,
         api_block(extension_id="00000000-0000-4000-8000-00000000dead"),
         extension_url="http://127.0.0.1:9/unused",
     )
@@ -344,21 +305,12 @@ async def test_an_unconfigured_extension_is_refused(
 
 @pytest.mark.parametrize("how", ["stop", "disconnect"])
 async def test_stop_and_disconnect_cancel_a_pending_output_check(
-    how: str,
-    client: httpx.AsyncClient,
-    server_factory: Callable[..., RunningServer],
-    tmp_path: Path,
-    fake_openai: FakeOpenAI,
-    extension: FakeExtension,
+    how: str, client: httpx.AsyncClient, fake_openai: FakeOpenAI, extension: FakeExtension, moderated_app: Moderated
 ) -> None:
     extension.delay = {POINT_OUTPUT: 30.0}  # a check that would hang far longer than the test
     fake_openai.set_scenario("slow", texts=[f"tok{i:04d} " for i in range(2000)], delay=0.005)
     running, app, url = await moderated_app(
-        server_factory,
-        tmp_path,
-        fake_openai,
         api_block(inputs=False, outputs=True),
-        extension_url=extension.url,
         check_seconds=60.0,  # so only a cancellation can end the check in time
     )
     body = {"inputs": {"topic": "otters"}, "user": "u", "response_mode": "streaming"}

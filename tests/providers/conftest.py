@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -22,15 +22,6 @@ from tests.conftest import RunningServer, SeededApp, dsl, seed
 from tests.fakes.openai_upstream import FakeOpenAI
 
 OPENAI_MODEL = {"provider": "langgenius/openai/openai", "name": "gpt-4o-mini", "mode": "chat"}
-
-
-@pytest.fixture
-def fake_openai() -> Iterator[FakeOpenAI]:
-    fake = FakeOpenAI().start()
-    try:
-        yield fake
-    finally:
-        fake.stop()
 
 
 @pytest.fixture

@@ -4,17 +4,14 @@ database, and apps whose ``dataset_configs`` name them."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
-
-import pytest
 
 from inkwell.db import Database
 from inkwell.retrieval.loaders import LoadedDocument
 from inkwell.retrieval.service import RetrievalService
 from tests.conftest import dsl
-from tests.fakes.openai_upstream import FakeOpenAI
 
 # ten short policy documents on distinct topics; the queries of the tests name one topic each
 CORPUS: dict[str, str] = {
@@ -134,12 +131,3 @@ def retrieval_app(*dataset_ids: str, **model_config: Any) -> str:
     config["dataset_query_variable"] = "query"
     config.update(model_config)
     return dsl(f"rag-{uuid.uuid4().hex[:6]}", **config)
-
-
-@pytest.fixture
-def fake_openai() -> Iterator[FakeOpenAI]:
-    fake = FakeOpenAI().start()
-    try:
-        yield fake
-    finally:
-        fake.stop()

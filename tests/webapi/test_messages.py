@@ -4,10 +4,9 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import httpx
-import pytest
 
 from inkwell.apps.models import App
 from tests.conftest import RunningServer
@@ -15,15 +14,6 @@ from tests.fakes.openai_upstream import FakeOpenAI
 from tests.webapi.conftest import Visitor, WebApp, database, message, published, update_app, visitor
 
 MORE = {"more_like_this": {"enabled": True}}
-
-
-@pytest.fixture
-def fake_openai() -> Iterator[FakeOpenAI]:
-    fake = FakeOpenAI().start()
-    try:
-        yield fake
-    finally:
-        fake.stop()
 
 
 async def answered(me: Visitor, query: str) -> str:

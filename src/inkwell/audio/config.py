@@ -22,32 +22,17 @@ needs only ``providers: {}`` and these sections).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-
-import yaml
 
 from inkwell.audio.asr import RemoteTranscription, SpeechRecognizer
 from inkwell.audio.espeak import engine
 from inkwell.audio.tts import EmbeddedSpeech, RemoteSpeech, SpeechSynthesizer
-from inkwell.providers.openai_compatible import OpenAICompatibleProvider
-from inkwell.providers.registry import ProviderConfigError, ProviderRegistry
+from inkwell.providers.registry import ProviderConfigError, ProviderRegistry, positive_seconds, upstream_headers
 
 EMBEDDED = "embedded"
 DEFAULT_TTS_MODEL = "tts-1"
 DEFAULT_REMOTE_VOICE = "alloy"
 DEFAULT_ASR_MODEL = "whisper-1"
-
-
-def read_sections(path: Path) -> tuple[Any, Any]:
-    """The ``text_to_speech`` and ``speech_to_text`` sections of a providers file (None when absent)."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ProviderConfigError(f"cannot read providers file {path}: {exc}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("providers"), dict):
-        return None, None
-    return data.get("text_to_speech"), data.get("speech_to_text")
 
 
 def _section(raw: Any, where: str) -> dict[str, Any]:
@@ -58,25 +43,12 @@ def _section(raw: Any, where: str) -> dict[str, Any]:
     return raw
 
 
-def _remote(name: str, providers: ProviderRegistry, where: str) -> OpenAICompatibleProvider:
-    provider = providers.providers.get(name)
-    if provider is None:
-        raise ProviderConfigError(f"{where}.provider {name!r} is not a configured provider")
-    if not isinstance(provider, OpenAICompatibleProvider):
-        raise ProviderConfigError(f"{where}.provider {name!r} must be an openai_compatible provider")
-    return provider
-
-
-def _headers(provider: OpenAICompatibleProvider) -> dict[str, str]:
-    return {k: v for k, v in provider.headers.items() if k.lower() not in ("accept", "content-type")}
-
-
 def build_synthesizer(raw: Any, providers: ProviderRegistry) -> SpeechSynthesizer:
     spec = _section(raw, "text_to_speech")
     name = str(spec.get("provider") or EMBEDDED)
     if name == EMBEDDED:
         return EmbeddedSpeech(engine())
-    provider = _remote(name, providers, "text_to_speech")
+    provider = providers.openai_compatible(name, "text_to_speech")
     voices = spec.get("voices") or []
     if not isinstance(voices, list) or not all(isinstance(v, str) and v for v in voices):
         raise ProviderConfigError("text_to_speech.voices must be a list of voice names")
@@ -84,7 +56,7 @@ def build_synthesizer(raw: Any, providers: ProviderRegistry) -> SpeechSynthesize
     return RemoteSpeech(
         name=name,
         base_url=provider.base_url,
-        headers=_headers(provider),
+        headers=upstream_headers(provider),
         client=providers.http,
         model=str(spec.get("model") or DEFAULT_TTS_MODEL),
         default_voice=default_voice,
@@ -99,17 +71,14 @@ def build_recognizer(raw: Any, providers: ProviderRegistry, default_timeout: flo
     if not spec.get("provider"):
         raise ProviderConfigError("speech_to_text.provider must name an openai_compatible provider")
     name = str(spec["provider"])
-    provider = _remote(name, providers, "speech_to_text")
-    timeout = spec.get("timeout", default_timeout)
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
-        raise ProviderConfigError("speech_to_text.timeout must be a positive number of seconds")
+    provider = providers.openai_compatible(name, "speech_to_text")
     return RemoteTranscription(
         name=name,
         base_url=provider.base_url,
-        headers=_headers(provider),
+        headers=upstream_headers(provider),
         client=providers.http,
         model=str(spec.get("model") or DEFAULT_ASR_MODEL),
-        timeout=float(timeout),
+        timeout=positive_seconds(spec, "speech_to_text", default_timeout),
     )
 
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from inkwell.errors import InvalidParam
-from inkwell.http import validation_message
+from inkwell.http import parse_body
 
 
 class TextToAudioRequest(BaseModel):
@@ -21,10 +20,7 @@ class TextToAudioRequest(BaseModel):
 
     @classmethod
     def parse(cls, data: dict[str, Any]) -> TextToAudioRequest:
-        try:
-            return cls.model_validate(data)
-        except ValidationError as exc:
-            raise InvalidParam(validation_message(exc)) from None
+        return parse_body(cls, data)
 
 
 class AudioToTextResponse(BaseModel):

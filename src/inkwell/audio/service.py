@@ -32,7 +32,6 @@ from inkwell.audio.config import (
     TextToSpeechFeature,
     build_recognizer,
     build_synthesizer,
-    read_sections,
     speech_to_text_enabled,
 )
 from inkwell.audio.errors import (
@@ -50,7 +49,7 @@ from inkwell.completion.models import Message
 from inkwell.db import Database
 from inkwell.errors import InvalidParam, MessageNotFound
 from inkwell.files.storage import megabytes
-from inkwell.providers.registry import ProviderRegistry
+from inkwell.providers.registry import ProviderRegistry, read_sections
 from inkwell.settings import Settings
 
 READ_CHUNK = 1024 * 1024
@@ -85,7 +84,7 @@ class AudioService:
 
     @classmethod
     def from_settings(cls, settings: Settings, providers: ProviderRegistry, db: Database) -> AudioService:
-        tts, asr = read_sections(settings.providers_file) if settings.providers_file else (None, None)
+        tts, asr = read_sections(settings.providers_file, "text_to_speech", "speech_to_text")
         return cls(
             db=db,
             synthesizer=build_synthesizer(tts, providers),

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from starlette.datastructures import UploadFile as FormFile
-from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response, StreamingResponse
 
 from inkwell.audio.errors import NoAudioUploaded
 from inkwell.audio.protocol import TextToAudioRequest
 from inkwell.auth.deps import AppDep, RuntimeDep
 from inkwell.errors import InvalidParam
-from inkwell.http import JSONResponse, read_json_object
-from inkwell.openapi import body_of, error_responses, json_response
+from inkwell.http import JSONResponse, multipart_form, read_json_object
+from inkwell.openapi import MP3_RESPONSE, body_of, error_responses, json_response, multipart_file_body
 
 router = APIRouter(prefix="/v1", tags=["audio"])
 
@@ -24,13 +23,7 @@ router = APIRouter(prefix="/v1", tags=["audio"])
     "enabled; the voice is the request's, else the app's (see the README for the embedded voices). The body is "
     "`audio/mpeg`, streamed as it is synthesized.",
     openapi_extra=body_of("TextToAudioRequest"),
-    responses={
-        200: {
-            "description": "MP3 audio",
-            "content": {"audio/mpeg": {"schema": {"type": "string", "format": "binary"}}},
-        },
-        **error_responses(400, 401, 403, 404, 413, 415),
-    },
+    responses={200: MP3_RESPONSE, **error_responses(400, 401, 403, 404, 413, 415)},
 )
 async def text_to_audio(request: Request, loaded: AppDep, runtime: RuntimeDep) -> Response:
     body = TextToAudioRequest.parse(await read_json_object(request))
@@ -43,35 +36,12 @@ async def text_to_audio(request: Request, loaded: AppDep, runtime: RuntimeDep) -
     summary="Transcribe a recording (multipart: `file`, optional `user`)",
     description="mp3, m4a, wav, webm, mpga or amr, decided by the content; at most `INKWELL_ASR_FILE_SIZE_LIMIT` "
     "MB (default 30). The app's `speech_to_text` must be enabled and a speech-to-text provider configured.",
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "multipart/form-data": {
-                    "schema": {
-                        "type": "object",
-                        "required": ["file"],
-                        "properties": {
-                            "file": {"type": "string", "format": "binary"},
-                            "user": {"type": "string", "description": "End-user identifier (optional)"},
-                        },
-                    }
-                }
-            },
-        }
-    },
+    openapi_extra=multipart_file_body(with_user=True),
     responses={200: {"content": json_response("AudioToTextResponse")}, **error_responses(400, 401, 403, 413, 415)},
 )
 async def audio_to_text(request: Request, loaded: AppDep, runtime: RuntimeDep) -> Response:
-    if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
-        raise NoAudioUploaded()
-    try:
-        form = await request.form(max_files=1, max_fields=16)
-    except StarletteHTTPException as exc:
-        if "files" in str(exc.detail).lower():
-            raise InvalidParam("Only one file can be transcribed at a time.") from None
-        raise InvalidParam(f"Malformed multipart body: {exc.detail}") from None
-    try:
+    too_many = InvalidParam("Only one file can be transcribed at a time.")
+    async with multipart_form(request, max_files=1, not_multipart=NoAudioUploaded(), too_many_files=too_many) as form:
         upload = form.get("file")
         if not isinstance(upload, FormFile):
             raise NoAudioUploaded()
@@ -79,6 +49,4 @@ async def audio_to_text(request: Request, loaded: AppDep, runtime: RuntimeDep) -
         if user is not None and not isinstance(user, str):
             raise InvalidParam("user: Input should be a valid string")
         text = await runtime.audio.audio_to_text(loaded.app, upload)
-    finally:
-        await form.close()
     return JSONResponse({"text": text})

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from inkwell.errors import InvalidParam
-from inkwell.http import validation_message
+from inkwell.http import parse_body
 
 
 class FileInput(BaseModel):
@@ -36,10 +36,7 @@ class CompletionRequest(BaseModel):
             raise InvalidParam("Arg user must be provided.")
         if isinstance(user, int | float) and not isinstance(user, bool):
             data = {**data, "user": str(user)}
-        try:
-            return cls.model_validate(data)
-        except ValidationError as exc:
-            raise InvalidParam(validation_message(exc)) from None
+        return parse_body(cls, data)
 
 
 class StopRequest(BaseModel):

@@ -6,8 +6,6 @@ from collections import OrderedDict
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col
 
 from inkwell.db import Database, new_id, utcnow
@@ -45,8 +43,7 @@ class EndUserService:
             "is_anonymous": is_anonymous,
             "created_at": utcnow(),
         }
-        table = EndUser.__table__  # type: ignore[attr-defined]
-        insert = sqlite_insert(table) if self.db.is_sqlite else pg_insert(table)
+        insert = self.db.insert_into(EndUser)
         async with self.db.session() as session:
             await session.execute(insert.values(**values).on_conflict_do_nothing())
             await session.commit()

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from inkwell.errors import InvalidParam
-from inkwell.http import validation_message
+from inkwell.http import parse_body
 
 Rating = Literal["like", "dislike"]
 
@@ -46,10 +46,7 @@ M = TypeVar("M", bound=FeedbackFields)
 
 
 def _validate(model: type[M], data: dict[str, Any]) -> M:
-    try:
-        parsed = model.model_validate(data)
-    except ValidationError as exc:
-        raise InvalidParam(validation_message(exc)) from None
+    parsed = parse_body(model, data)
     if parsed.content is not None and "\x00" in parsed.content:  # PostgreSQL text cannot hold NUL
         raise InvalidParam("content: must not contain NUL characters")
     return parsed

@@ -9,8 +9,6 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col
 
 from inkwell.completion.models import Message
@@ -77,8 +75,7 @@ async def give_feedback(
             )
         else:
             now = utcnow()
-            table = MessageFeedback.__table__  # type: ignore[attr-defined]
-            insert = sqlite_insert(table) if db.is_sqlite else pg_insert(table)
+            insert = db.insert_into(MessageFeedback)
             statement = insert.values(
                 id=new_id(),
                 app_id=app_id,

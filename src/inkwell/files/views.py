@@ -8,15 +8,13 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from starlette.datastructures import FormData
 from starlette.datastructures import UploadFile as FormFile
-from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response, StreamingResponse
 
 from inkwell.auth.deps import AppDep, RuntimeDep
-from inkwell.errors import InvalidParam
 from inkwell.files.models import UploadFile
 from inkwell.files.service import NoFileUploaded, TooManyFiles, file_object
-from inkwell.http import JSONResponse
-from inkwell.openapi import error_responses
+from inkwell.http import JSONResponse, multipart_form
+from inkwell.openapi import error_responses, multipart_file_body
 from inkwell.runtime import Runtime
 
 router = APIRouter(prefix="/v1", tags=["files"])
@@ -49,23 +47,7 @@ FILE_OBJECT = {
     status_code=201,
     summary="Upload an image (multipart: exactly one `file` part, optional `user`)",
     description="The type is decided by the content (png, jpeg, gif, webp) and must agree with the extension.",
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "multipart/form-data": {
-                    "schema": {
-                        "type": "object",
-                        "required": ["file"],
-                        "properties": {
-                            "file": {"type": "string", "format": "binary"},
-                            "user": {"type": "string", "description": "End-user identifier (optional)"},
-                        },
-                    }
-                }
-            },
-        }
-    },
+    openapi_extra=multipart_file_body(with_user=True),
     responses={
         201: {"description": "The stored file", "content": {"application/json": {"schema": FILE_OBJECT}}},
         **error_responses(400, 401, 403, 413, 415),
@@ -86,15 +68,9 @@ async def receive_upload(
 ) -> UploadFile:
     """The one ``file`` part of a multipart body, stored for ``app_id`` and the end user ``end_user``
     resolves from the form (``/v1`` reads a ``user`` field; ``/api`` has the passport's)."""
-    if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
-        raise NoFileUploaded()
-    try:
-        form = await request.form(max_files=2, max_fields=16)
-    except StarletteHTTPException as exc:
-        if "files" in str(exc.detail).lower():
-            raise TooManyFiles() from None
-        raise InvalidParam(f"Malformed multipart body: {exc.detail}") from None
-    try:
+    async with multipart_form(
+        request, max_files=2, not_multipart=NoFileUploaded(), too_many_files=TooManyFiles()
+    ) as form:
         parts = [value for key, value in form.multi_items() if isinstance(value, FormFile)]
         if not parts or all(key != "file" for key, value in form.multi_items() if isinstance(value, FormFile)):
             raise NoFileUploaded()
@@ -104,8 +80,6 @@ async def receive_upload(
         return await runtime.files.upload(
             app_id=app_id, end_user_id=end_user_id, filename=parts[0].filename or "", source=parts[0]
         )
-    finally:
-        await form.close()
 
 
 @router.get(

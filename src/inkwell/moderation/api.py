@@ -25,7 +25,8 @@ from inkwell.moderation.base import (
     ModerationAction,
     ModerationFailed,
     OutputVerdict,
-    side_preset,
+    PresetSides,
+    side_presets,
 )
 from inkwell.moderation.remote import post_json
 
@@ -45,7 +46,7 @@ class Extension:
     timeout: float  # seconds for the whole exchange
 
 
-class ApiModeration:
+class ApiModeration(PresetSides):
     def __init__(
         self,
         *,
@@ -65,18 +66,7 @@ class ApiModeration:
 
     @staticmethod
     def presets(config: Mapping[str, Any]) -> tuple[str | None, str | None]:
-        return (
-            side_preset(config, "inputs_config", "input", required=False),
-            side_preset(config, "outputs_config", "output", required=False),
-        )
-
-    @property
-    def inputs_enabled(self) -> bool:
-        return self.inputs_preset is not None
-
-    @property
-    def outputs_enabled(self) -> bool:
-        return self.outputs_preset is not None
+        return side_presets(config, required=False)
 
     async def _call(self, point: str, params: dict[str, Any]) -> tuple[bool, ModerationAction, str, dict[str, Any]]:
         data = await post_json(

@@ -102,3 +102,29 @@ def side_preset(config: Mapping[str, Any], key: str, side: str, *, required: boo
     if len(preset) > 100 or (required and not preset):
         raise ValueError(f"the {side} preset response must be 1 to 100 characters")
     return preset
+
+
+def side_presets(config: Mapping[str, Any], *, required: bool) -> tuple[str | None, str | None]:
+    """(inputs preset, outputs preset) of a ``sensitive_word_avoidance.config``; raises ``ValueError``
+    for a block the reference would refuse."""
+    return (
+        side_preset(config, "inputs_config", "input", required=required),
+        side_preset(config, "outputs_config", "output", required=required),
+    )
+
+
+class PresetSides:
+    """``inputs_enabled`` / ``outputs_enabled`` of a moderation that keeps one preset per side (None:
+    that side is off)."""
+
+    __slots__ = ()
+    inputs_preset: str | None
+    outputs_preset: str | None
+
+    @property
+    def inputs_enabled(self) -> bool:
+        return self.inputs_preset is not None
+
+    @property
+    def outputs_enabled(self) -> bool:
+        return self.outputs_preset is not None

@@ -11,14 +11,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from inkwell.moderation.base import InputVerdict, OutputVerdict, side_preset
+from inkwell.moderation.base import InputVerdict, OutputVerdict, PresetSides, side_presets
 
 MAX_KEYWORDS_LENGTH = 10_000
 MAX_KEYWORD_LINES = 100
 
 
 @dataclass(frozen=True, slots=True)
-class KeywordModeration:
+class KeywordModeration(PresetSides):
     keywords: tuple[str, ...]
     inputs_preset: str | None  # None: input moderation off
     outputs_preset: str | None = None  # None: output moderation off
@@ -38,19 +38,10 @@ class KeywordModeration:
         lines = [line.strip() for line in text.splitlines()]
         if len(lines) > MAX_KEYWORD_LINES:
             raise ValueError(f"keywords may have at most {MAX_KEYWORD_LINES} lines")
+        inputs_preset, outputs_preset = side_presets(config, required=True)
         return cls(
-            keywords=tuple(k.lower() for k in lines if k),
-            inputs_preset=side_preset(config, "inputs_config", "input", required=True),
-            outputs_preset=side_preset(config, "outputs_config", "output", required=True),
+            keywords=tuple(k.lower() for k in lines if k), inputs_preset=inputs_preset, outputs_preset=outputs_preset
         )
-
-    @property
-    def inputs_enabled(self) -> bool:
-        return self.inputs_preset is not None
-
-    @property
-    def outputs_enabled(self) -> bool:
-        return self.outputs_preset is not None
 
     def hit(self, texts: Iterable[str]) -> bool:
         lowered = [t.lower() for t in texts if t]

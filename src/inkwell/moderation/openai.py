@@ -17,8 +17,9 @@ from inkwell.moderation.base import (
     InputVerdict,
     ModerationFailed,
     OutputVerdict,
+    PresetSides,
     input_texts,
-    side_preset,
+    side_presets,
 )
 from inkwell.moderation.remote import post_json
 
@@ -26,7 +27,7 @@ DEFAULT_MODEL = "omni-moderation-latest"
 CHUNK_CHARS = 2000
 
 
-class OpenAIModeration:
+class OpenAIModeration(PresetSides):
     def __init__(
         self,
         *,
@@ -52,20 +53,7 @@ class OpenAIModeration:
 
     @staticmethod
     def presets(config: Mapping[str, Any]) -> tuple[str | None, str | None]:
-        """(inputs preset, outputs preset) of a ``sensitive_word_avoidance.config``; raises ``ValueError``
-        for a block the reference would refuse."""
-        return (
-            side_preset(config, "inputs_config", "input", required=True),
-            side_preset(config, "outputs_config", "output", required=True),
-        )
-
-    @property
-    def inputs_enabled(self) -> bool:
-        return self.inputs_preset is not None
-
-    @property
-    def outputs_enabled(self) -> bool:
-        return self.outputs_preset is not None
+        return side_presets(config, required=True)
 
     async def moderate_inputs(self, app_id: str, inputs: Mapping[str, Any], query: str) -> InputVerdict:
         if self.inputs_preset is None:

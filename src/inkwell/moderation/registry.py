@@ -26,18 +26,21 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
-import yaml
 
 from inkwell.moderation.api import ApiModeration, Extension
 from inkwell.moderation.base import Moderation, ModerationFailed
 from inkwell.moderation.keywords import KeywordModeration
 from inkwell.moderation.openai import DEFAULT_MODEL, OpenAIModeration
-from inkwell.providers.openai_compatible import OpenAICompatibleProvider
-from inkwell.providers.registry import ProviderConfigError, ProviderRegistry
+from inkwell.providers.registry import (
+    ProviderConfigError,
+    ProviderRegistry,
+    positive_seconds,
+    read_sections,
+    upstream_headers,
+)
 from inkwell.settings import Settings
 
 
@@ -48,24 +51,6 @@ class OpenAIEndpoint:
     headers: dict[str, str]
     model: str
     timeout: float
-
-
-def _timeout(spec: Mapping[str, Any], where: str, default: float) -> float:
-    value = spec.get("timeout", default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise ProviderConfigError(f"{where}.timeout must be a positive number of seconds")
-    return float(value)
-
-
-def read_sections(path: Path) -> tuple[Any, Any]:
-    """The ``moderation`` and ``extensions`` sections of a providers file (None when absent)."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ProviderConfigError(f"cannot read providers file {path}: {exc}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("providers"), dict):
-        return None, None  # the bare form (only providers) has no room for other sections
-    return data.get("moderation"), data.get("extensions")
 
 
 def parse_extensions(raw: Any, default_timeout: float) -> dict[str, Extension]:
@@ -89,7 +74,7 @@ def parse_extensions(raw: Any, default_timeout: float) -> dict[str, Extension]:
             name=str(spec.get("name") or ext_id),
             api_endpoint=endpoint,
             api_key=str(api_key) if api_key else None,
-            timeout=_timeout(spec, where, default_timeout),
+            timeout=positive_seconds(spec, where, default_timeout),
         )
     return extensions
 
@@ -99,20 +84,15 @@ def openai_endpoint(raw: Any, providers: ProviderRegistry, default_timeout: floa
         raise ProviderConfigError("moderation must be a mapping (provider, model, timeout)")
     spec: dict[str, Any] = raw or {}
     name = str(spec.get("provider") or "openai")
-    provider = providers.providers.get(name)
-    if provider is None:
-        if raw is not None:
-            raise ProviderConfigError(f"moderation.provider {name!r} is not a configured provider")
-        return None
-    if not isinstance(provider, OpenAICompatibleProvider):
-        raise ProviderConfigError(f"moderation.provider {name!r} must be an openai_compatible provider")
-    headers = {k: v for k, v in provider.headers.items() if k.lower() not in ("accept", "content-type")}
+    if raw is None and name not in providers.providers:
+        return None  # no moderation section and no provider named openai: openai_moderation is refused
+    provider = providers.openai_compatible(name, "moderation")
     return OpenAIEndpoint(
         provider=name,
         base_url=provider.base_url,
-        headers=headers,
+        headers=upstream_headers(provider),
         model=str(spec.get("model") or DEFAULT_MODEL),
-        timeout=_timeout(spec, "moderation", default_timeout),
+        timeout=positive_seconds(spec, "moderation", default_timeout),
     )
 
 
@@ -132,7 +112,7 @@ class ModerationRegistry:
 
     @classmethod
     def from_settings(cls, settings: Settings, providers: ProviderRegistry) -> ModerationRegistry:
-        moderation, extensions = read_sections(settings.providers_file) if settings.providers_file else (None, None)
+        moderation, extensions = read_sections(settings.providers_file, "moderation", "extensions")
         return cls(
             client=providers.http,
             openai=openai_endpoint(moderation, providers, settings.moderation_timeout),

@@ -13,12 +13,14 @@ Providers file (``INKWELL_PROVIDERS_FILE``), YAML::
 
 A DSL provider ``langgenius/openai/openai`` and ``openai`` both mean the provider named ``openai``.
 Beside ``providers:`` the file may hold ``moderation:`` and ``extensions:`` sections, read by
-``inkwell.moderation.registry``.
+``inkwell.moderation.registry``, and ``text_to_speech:`` / ``speech_to_text:``, read by
+``inkwell.audio.config`` (both through ``read_sections``).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +75,34 @@ def load_providers_file(path: Path) -> dict[str, dict[str, Any]]:
     return {str(k): v for k, v in data.items()}
 
 
+def read_sections(path: Path | None, *names: str) -> tuple[Any, ...]:
+    """The named sections beside ``providers:`` in a providers file, each None when absent (or when
+    there is no file, or it is the bare form: providers only, with no room for other sections)."""
+    if path is None:
+        return (None,) * len(names)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ProviderConfigError(f"cannot read providers file {path}: {exc}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("providers"), dict):
+        return (None,) * len(names)
+    return tuple(data.get(name) for name in names)
+
+
+def positive_seconds(spec: Mapping[str, Any], where: str, default: float) -> float:
+    """A section's ``timeout`` (seconds, > 0), or ``default`` when it has none."""
+    value = spec.get("timeout", default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ProviderConfigError(f"{where}.timeout must be a positive number of seconds")
+    return float(value)
+
+
+def upstream_headers(provider: OpenAICompatibleProvider) -> dict[str, str]:
+    """The provider's headers (key, extra headers) without ``Accept`` / ``Content-Type``, for a caller
+    that sends another kind of body than chat completions."""
+    return {k: v for k, v in provider.headers.items() if k.lower() not in ("accept", "content-type")}
+
+
 class ProviderRegistry:
     def __init__(self, settings: Settings) -> None:
         self.http = create_http_client(
@@ -118,6 +148,15 @@ class ProviderRegistry:
             models=_models(spec.get("models"), where),
             extra_headers={str(k): str(v) for k, v in headers.items()} if isinstance(headers, dict) else None,
         )
+
+    def openai_compatible(self, name: str, where: str) -> OpenAICompatibleProvider:
+        """The provider ``name`` that a section (``where``) names, which must be ``openai_compatible``."""
+        provider = self.providers.get(name)
+        if provider is None:
+            raise ProviderConfigError(f"{where}.provider {name!r} is not a configured provider")
+        if not isinstance(provider, OpenAICompatibleProvider):
+            raise ProviderConfigError(f"{where}.provider {name!r} must be an openai_compatible provider")
+        return provider
 
     @property
     def uses_tokenizer(self) -> bool:

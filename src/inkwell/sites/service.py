@@ -11,8 +11,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, delete, or_, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
@@ -219,8 +217,7 @@ class SavedMessages:
             "created_by_end_user_id": end_user_id,
             "created_at": utcnow(),
         }
-        table = SavedMessage.__table__  # type: ignore[attr-defined]
-        insert = sqlite_insert(table) if self.db.is_sqlite else pg_insert(table)
+        insert = self.db.insert_into(SavedMessage)
         async with self.db.session() as session:
             await session.execute(insert.values(**values).on_conflict_do_nothing())
             await session.commit()

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from inkwell.completion.protocol import FileInput
-from inkwell.errors import InvalidParam
-from inkwell.http import validation_message
+from inkwell.http import parse_body
 
 
 class WebCompletionRequest(BaseModel):
@@ -25,10 +24,7 @@ class WebCompletionRequest(BaseModel):
 
     @classmethod
     def parse(cls, data: dict[str, Any]) -> WebCompletionRequest:
-        try:
-            return cls.model_validate(data)
-        except ValidationError as exc:
-            raise InvalidParam(validation_message(exc)) from None
+        return parse_body(cls, data)
 
 
 class SimpleMetadata(BaseModel):

@@ -22,7 +22,7 @@ from inkwell.files.models import MessageFile
 from inkwell.files.service import file_object
 from inkwell.files.views import FILE_OBJECT, receive_upload
 from inkwell.http import JSONResponse, read_json_object
-from inkwell.openapi import body_of, error_responses, json_response, sse_response
+from inkwell.openapi import MP3_RESPONSE, body_of, error_responses, json_response, multipart_file_body, sse_response
 from inkwell.runtime import Runtime
 from inkwell.sites.service import message_file_object, message_files, own_message, web_site_object
 from inkwell.webapi import passport
@@ -318,21 +318,7 @@ async def delete_saved_message(message_id: str, web: WebDep, runtime: RuntimeDep
     status_code=201,
     summary="Upload an image for this end user (multipart: exactly one `file` part)",
     description="The type is decided by the content (png, jpeg, gif, webp) and must agree with the extension.",
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "multipart/form-data": {
-                    "schema": {
-                        "type": "object",
-                        "required": ["file"],
-                        "properties": {"file": {"type": "string", "format": "binary"}},
-                    }
-                }
-            },
-        },
-        **WEB_SECURITY,
-    },
+    openapi_extra={**multipart_file_body(with_user=False), **WEB_SECURITY},
     responses={
         201: {"description": "The stored file", "content": {"application/json": {"schema": FILE_OBJECT}}},
         **error_responses(400, 401, 403, 404, 413, 415),
@@ -355,13 +341,7 @@ async def web_upload(request: Request, web: WebDep, runtime: RuntimeDep) -> Resp
     summary="Read one of this end user's answers, or a text, aloud (MP3)",
     description="As `POST /v1/text-to-audio`; `message_id` must be a UUID of one of this end user's messages.",
     openapi_extra={**body_of("TextToAudioRequest"), **WEB_SECURITY},
-    responses={
-        200: {
-            "description": "MP3 audio",
-            "content": {"audio/mpeg": {"schema": {"type": "string", "format": "binary"}}},
-        },
-        **error_responses(400, 401, 403, 404, 413, 415),
-    },
+    responses={200: MP3_RESPONSE, **error_responses(400, 401, 403, 404, 413, 415)},
 )
 async def web_text_to_audio(request: Request, web: WebDep, runtime: RuntimeDep) -> Response:
     message_id = (await read_json_object(request)).get("message_id")
@@ -378,21 +358,7 @@ async def web_text_to_audio(request: Request, web: WebDep, runtime: RuntimeDep) 
     "/audio-to-text",
     summary="Transcribe a recording (multipart: `file`)",
     description="As `POST /v1/audio-to-text`.",
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "multipart/form-data": {
-                    "schema": {
-                        "type": "object",
-                        "required": ["file"],
-                        "properties": {"file": {"type": "string", "format": "binary"}},
-                    }
-                }
-            },
-        },
-        **WEB_SECURITY,
-    },
+    openapi_extra={**multipart_file_body(with_user=False), **WEB_SECURITY},
     responses={200: {"content": json_response("AudioToTextResponse")}, **error_responses(400, 401, 403, 413, 415)},
 )
 async def web_audio_to_text(request: Request, web: WebDep, runtime: RuntimeDep) -> Response:
