@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, select, text
+from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col
 
@@ -304,14 +304,27 @@ class RetrievalService:
     ) -> list[Hit]:
         """The best ``top_k`` segments of these datasets together, merged by score, best first; those
         under ``score_threshold`` (when given) left out."""
+        if not query_terms(query) or not dataset_ids or top_k <= 0:
+            return []
+        async with self.db.engine.connect() as conn:
+            return await self._search(conn, dataset_ids, query, top_k=top_k, score_threshold=score_threshold)
+
+    async def _search(
+        self,
+        conn: AsyncConnection,
+        dataset_ids: Sequence[str],
+        query: str,
+        *,
+        top_k: int,
+        score_threshold: float | None = None,
+    ) -> list[Hit]:
         terms = query_terms(query)
         if not terms or not dataset_ids or top_k <= 0:
             return []
-        async with self.db.engine.connect() as conn:
-            if len(terms) > 1:
-                counts = [await self._frequency(conn, term) for term in ["", *terms]]
-                terms = selective_terms(terms, counts[1:], counts[0])
-            hits = await self.backend.search(conn, dataset_ids, terms, top_k)
+        if len(terms) > 1:
+            counts = [await self._frequency(conn, term) for term in ["", *terms]]
+            terms = selective_terms(terms, counts[1:], counts[0])
+        hits = await self.backend.search(conn, dataset_ids, terms, top_k)
         # hits come best first, so filtering after the limit equals filtering before it
         if score_threshold is not None:
             hits = [h for h in hits if h.score >= score_threshold]
@@ -334,18 +347,18 @@ class RetrievalService:
         self._frequencies[term] = (now + FREQUENCY_TTL, count)
         return count
 
-    _AVAILABLE = text(
-        "SELECT ds.id FROM datasets ds WHERE ds.id IN :ids "
-        "AND EXISTS (SELECT 1 FROM dataset_documents d WHERE d.dataset_id = ds.id)"
-    ).bindparams(bindparam("ids", expanding=True))
-
     async def available(self, dataset_ids: Sequence[str]) -> list[str]:
         """Those of ``dataset_ids`` that exist and have documents, in the given order; the others are
         logged (once per process and id) and skipped."""
         if not dataset_ids:
             return []
         async with self.db.engine.connect() as conn:
-            found = {str(r[0]) for r in await conn.execute(self._AVAILABLE, {"ids": list(dataset_ids)})}
+            return await self._available(conn, dataset_ids)
+
+    async def _available(self, conn: AsyncConnection, dataset_ids: Sequence[str]) -> list[str]:
+        if not dataset_ids:
+            return []
+        found = await self.backend.available(conn, dataset_ids)
         for dataset_id in dataset_ids:
             if dataset_id not in found and dataset_id not in self._warned:
                 self._warned.add(dataset_id)
@@ -359,15 +372,17 @@ class RetrievalService:
         ``multiple`` queries every dataset and keeps the best ``top_k`` overall. ``single`` keeps the
         hits of one dataset: the reference lets the model choose it (an extra model call); Inkwell takes
         the dataset whose best segment scores highest."""
-        dataset_ids = await self.available(config.dataset_ids)
-        if not dataset_ids:
-            return None
-        threshold = config.score_threshold
-        if config.strategy == "single" and len(dataset_ids) > 1:
-            per_dataset = [await self.search([d], query, top_k=config.top_k) for d in dataset_ids]
-            best = max(per_dataset, key=lambda hits: hits[0].score if hits else -1.0)
-            hits = [h for h in best if threshold is None or h.score >= threshold]
-        else:
-            hits = await self.search(dataset_ids, query, top_k=config.top_k, score_threshold=threshold)
+        # one connection for the whole stage (a checkout and a reset less per query)
+        async with self.db.engine.connect() as conn:
+            dataset_ids = await self._available(conn, config.dataset_ids)
+            if not dataset_ids:
+                return None
+            threshold = config.score_threshold
+            if config.strategy == "single" and len(dataset_ids) > 1:
+                per_dataset = [await self._search(conn, [d], query, top_k=config.top_k) for d in dataset_ids]
+                best = max(per_dataset, key=lambda hits: hits[0].score if hits else -1.0)
+                hits = [h for h in best if threshold is None or h.score >= threshold]
+            else:
+                hits = await self._search(conn, dataset_ids, query, top_k=config.top_k, score_threshold=threshold)
         self.hits.add([h.segment_id for h in hits])
         return Retrieval(hits=hits)
